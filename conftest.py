@@ -1,0 +1,13 @@
+"""Test-session set-up that must run before numba is imported anywhere.
+
+By default the CUDA kernels are tested under Numba's CUDA simulator, so every CI run checks them
+against the CPU kernels without a GPU. Set ``MINIDENSE_TEST_GPU=1`` to run the same tests on a
+real NVIDIA GPU instead (the simulator is then left off and the ``gpu``-marked tests run too).
+"""
+
+import os
+
+if os.environ.get("MINIDENSE_TEST_GPU", "0") != "1":
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("MINIDENSE_FAST", "1")

@@ -1,0 +1,34 @@
+"""minidense: a small, readable deep-learning framework for dense prediction.
+
+NumPy arrays, reverse-mode autograd, and hand-written Numba kernels for the CPU and CUDA.
+"""
+
+from . import _env  # noqa: F401  (must run before numba is imported)
+from . import functional
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, gradcheck
+from .tensor import (
+    Tensor,
+    arange,
+    as_tensor,
+    default_generator,
+    full,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+
+F = functional
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "arange", "zeros_like", "ones_like",
+    "randn", "rand", "manual_seed", "default_generator",
+    "Function", "no_grad", "enable_grad", "is_grad_enabled",
+    "gradcheck", "GradcheckError", "functional", "F",
+]  # fmt: skip

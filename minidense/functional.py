@@ -1,0 +1,39 @@
+"""The user-facing functions, with PyTorch's names: ``import minidense.functional as F``.
+
+Each one validates its arguments and calls a ``Function`` from ``minidense.ops``.
+"""
+
+from .ops.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .ops.elementwise import clamp, maximum, minimum, where
+from .ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, smooth_l1_loss
+from .ops.reduce import max, mean, min, sum
+from .ops.shape import cat, concat, flatten, pad, permute, reshape, stack, transpose
+
+__all__ = [
+    "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
+    "clamp", "where", "maximum", "minimum",
+    "cross_entropy", "binary_cross_entropy_with_logits", "smooth_l1_loss", "mse_loss",
+    "sum", "mean", "max", "min",
+    "reshape", "flatten", "permute", "transpose", "concat", "cat", "stack", "pad",
+    "exp", "log", "sqrt", "abs", "matmul",
+]  # fmt: skip
+
+
+def exp(x):
+    return x.exp()
+
+
+def log(x):
+    return x.log()
+
+
+def sqrt(x):
+    return x.sqrt()
+
+
+def abs(x):
+    return x.abs()
+
+
+def matmul(a, b):
+    return a @ b

@@ -1,0 +1,226 @@
+"""Elementwise arithmetic. Broadcasting is free: the engine sums gradients back to input shapes."""
+
+from ..autograd import Function
+from ..backend import array_module
+
+
+class Add(Function):
+    """d(a+b) = da + db"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+class Neg(Function):
+    """d(-a) = -da"""
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Mul(Function):
+    """d(a·b) = b·da + a·db"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return (g * b if ctx.needs_input_grad[0] else None, g * a if ctx.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    """d(a/b) = da/b − a·db/b²"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        ga = g / b if ctx.needs_input_grad[0] else None
+        gb = -g * a / (b * b) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class PowScalar(Function):
+    """d(aᵖ) = p·aᵖ⁻¹·da, for a number p"""
+
+    @staticmethod
+    def forward(ctx, a, p):
+        ctx.save_for_backward(a)
+        ctx.p = p
+        return a**p
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        p = ctx.p
+        return g * (p * a ** (p - 1)) if p != 0 else g * 0, None
+
+
+class Pow(Function):
+    """d(aᵇ) = b·aᵇ⁻¹·da + ln(a)·aᵇ·db"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        xp = array_module(a)
+        ga = g * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
+        gb = None
+        if ctx.needs_input_grad[1]:
+            # ln(a) is undefined for a <= 0; PyTorch gives 0 there when aᵇ is 0, we do the same.
+            safe = xp.where(a > 0, a, 1)
+            gb = g * out * xp.log(safe)
+        return ga, gb
+
+
+class Exp(Function):
+    """d exp(a) = exp(a)·da"""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = array_module(a).exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * out
+
+
+class Log(Function):
+    """d ln(a) = da/a"""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return array_module(a).log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g / a
+
+
+class Sqrt(Function):
+    """d √a = da / (2√a)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = array_module(a).sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g / (2 * out)
+
+
+class Abs(Function):
+    """d|a| = sign(a)·da (0 at a = 0, as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return array_module(a).abs(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * array_module(a).sign(a)
+
+
+class Where(Function):
+    """where(c, a, b): the gradient goes to a where c holds, to b elsewhere"""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        xp = array_module(a)
+        ctx.save_for_backward(cond)
+        return xp.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        (cond,) = ctx.saved_tensors
+        xp = array_module(g)
+        zero = xp.zeros((), dtype=g.dtype)
+        ga = xp.where(cond, g, zero) if ctx.needs_input_grad[1] else None
+        gb = xp.where(cond, zero, g) if ctx.needs_input_grad[2] else None
+        return None, ga, gb
+
+
+class Clamp(Function):
+    """clamp(a, lo, hi): the gradient passes where lo ≤ a ≤ hi"""
+
+    @staticmethod
+    def forward(ctx, a, lo, hi):
+        ctx.save_for_backward(a)
+        ctx.bounds = lo, hi
+        return array_module(a).clip(a, lo, hi).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        lo, hi = ctx.bounds
+        inside = a == a  # all True, same shape
+        if lo is not None:
+            inside = inside & (a >= lo)
+        if hi is not None:
+            inside = inside & (a <= hi)
+        return g * inside, None, None
+
+
+def clamp(x, min=None, max=None):
+    """Clip ``x`` to [min, max]; either bound may be None."""
+    if min is None and max is None:
+        raise ValueError("clamp needs at least one of min and max")
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clamp: min must be <= max, got min={min}, max={max}")
+    return Clamp.apply(x, min, max)
+
+
+def where(condition, a, b):
+    """Elementwise ``a`` where ``condition`` else ``b`` (``condition`` is a bool array or Tensor)."""
+    from ..tensor import Tensor, as_tensor
+
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else as_tensor(a)
+    a = like._operand(a)
+    b = like._operand(b)
+    if getattr(cond, "dtype", None) is None or cond.dtype.kind != "b":
+        raise TypeError(f"condition must be a bool array or tensor, got {getattr(cond, 'dtype', cond)}")
+    return Where.apply(cond, a, b)
+
+
+def maximum(a, b):
+    """Elementwise maximum; the gradient goes to ``a`` on ties."""
+    return where((a >= b).data, a, b)
+
+
+def minimum(a, b):
+    """Elementwise minimum; the gradient goes to ``a`` on ties."""
+    return where((a <= b).data, a, b)

@@ -1,0 +1,38 @@
+"""Batched matrix product with NumPy's broadcasting rules."""
+
+import numpy as np
+
+from ..autograd import Function, unbroadcast
+from ..backend import array_module
+
+
+class MatMul(Function):
+    """d(A@B) = dA@B + A@dB, so grad_A = G@Bᵀ and grad_B = Aᵀ@G (summed over broadcast batches)"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul needs tensors of at least one dimension; use * for scalars")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise ValueError(
+                f"matmul: a's last dimension ({a.shape[-1]}) must equal b's "
+                f"{'second-to-last' if b.ndim > 1 else 'only'} dimension, got shapes "
+                f"{a.shape} and {b.shape}"
+            )
+        ctx.save_for_backward(a, b)
+        return array_module(a).matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        # Treat vectors as 1-row / 1-column matrices so one formula covers every case.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape)
+        return ga, gb

@@ -1,0 +1,510 @@
+"""``Tensor``: an array with a device, a dtype and, optionally, a gradient.
+
+Floating tensors are float32 by default (float64 for gradient checks); integer tensors hold labels
+and indices and never require grad. Operators record the graph through ``minidense.ops``.
+"""
+
+import numpy as np
+
+from . import autograd
+from .backend import device_of
+
+__all__ = [
+    "Tensor",
+    "tensor",
+    "as_tensor",
+    "zeros",
+    "ones",
+    "full",
+    "arange",
+    "zeros_like",
+    "ones_like",
+    "randn",
+    "rand",
+    "manual_seed",
+    "default_generator",
+]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_ALLOWED_KINDS = "biuf"  # bool, signed, unsigned, float
+
+
+def _to_array(data, dtype=None, name="data"):
+    """Convert user data to an array we accept, or raise a TypeError that says what was wrong."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if hasattr(data, "copy_to_host") and not isinstance(data, np.ndarray):
+        return data if dtype is None else data  # device arrays keep their dtype
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{name} must be numeric (a number, list or array), got {e}") from None
+    if arr.dtype.kind not in _ALLOWED_KINDS:
+        raise TypeError(
+            f"{name} must be numeric (bool, int or float), got dtype {arr.dtype} "
+            f"from {type(data).__name__}"
+        )
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype.kind not in _ALLOWED_KINDS or dtype == np.float16:
+            raise TypeError(f"dtype must be float32, float64, an integer type or bool, got {dtype}")
+        return arr.astype(dtype, copy=False)
+    if arr.dtype == np.float16:
+        raise TypeError(
+            f"{name} is float16, which minidense does not compute in; convert it with "
+            ".astype(np.float32) first"
+        )
+    if arr.dtype.kind == "f":
+        # Python floats and lists default to float32; arrays keep float32/float64 as given.
+        return arr if isinstance(data, np.ndarray | np.generic) else arr.astype(np.float32)
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    ``data`` is the raw array (``np.ndarray`` on "cpu"), ``grad`` a Tensor filled by ``backward()``.
+    """
+
+    __array_ufunc__ = None  # make ndarray (op) Tensor defer to Tensor's reflected operators
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        self.data = _to_array(data, dtype)
+        self.grad = None
+        self._ctx = None  # the autograd Context that produced this tensor (None for leaves)
+        self._out_index = 0
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array):
+        """Wrap a raw array produced by an op (no validation, no copy)."""
+        if isinstance(array, np.generic | float | int | bool):
+            array = np.asarray(array)  # NumPy reductions return scalars; keep 0-d arrays
+        t = cls.__new__(cls)
+        t.data, t.grad, t._ctx, t._out_index, t.requires_grad = array, None, None, 0, False
+        return t
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self):
+        return len(self.data.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.data.shape, dtype=np.int64))
+
+    @property
+    def dtype(self):
+        return np.dtype(self.data.dtype)
+
+    @property
+    def device(self):
+        return device_of(self.data)
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=50)
+        extras = "" if self.dtype == np.float32 or self.dtype.kind != "f" else f", dtype={self.dtype}"
+        if self.device != "cpu":
+            extras += f", device={self.device!r}"
+        if self.requires_grad:
+            extras += ", requires_grad=True"
+        return f"tensor({body}{extras})"
+
+    # ----------------------------------------------------------------- autograd
+    def requires_grad_(self, flag=True):
+        if flag and self.dtype.kind != "f":
+            raise TypeError(
+                f"only floating tensors can require grad, this one is {self.dtype}; "
+                "convert it with .float() first"
+            )
+        self.requires_grad = bool(flag)
+        return self
+
+    def backward(self, grad=None, retain_graph=False):
+        """Backpropagate from this tensor; scalars need no ``grad``."""
+        autograd.backward(self, grad, retain_graph)
+
+    def _accumulate_grad(self, g):
+        if self.grad is None:
+            self.grad = Tensor._wrap(g.copy())
+        else:
+            self.grad = Tensor._wrap(self.grad.data + g)
+
+    def zero_grad(self):
+        self.grad = None
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    # ----------------------------------------------------------------- conversion
+    def numpy(self):
+        """The data as a NumPy array (a host copy for device tensors)."""
+        if isinstance(self.data, np.ndarray):
+            return self.data
+        return self.data.copy_to_host()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def astype(self, dtype):
+        from .ops import shape as S
+
+        return S.Cast.apply(self, np.dtype(dtype))
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def double(self):
+        return self.astype(np.float64)
+
+    def long(self):
+        return self.astype(np.int64)
+
+    def to(self, device):
+        from .ops import shape as S
+
+        return S.to_device(self, device)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    # ----------------------------------------------------------------- operators
+    def _operand(self, other):
+        """Numbers and arrays meet a tensor in its own dtype; tensors must match exactly."""
+        if isinstance(other, Tensor):
+            return other
+        arr = _to_array(other, name="operand")
+        if self.dtype.kind == "f" and arr.dtype.kind in "biuf":
+            arr = arr.astype(self.dtype)
+        elif self.dtype.kind != "f" and arr.dtype.kind == "f":
+            arr = arr.astype(np.float32)
+        return Tensor._wrap(arr)
+
+    def __add__(self, other):
+        from .ops import elementwise as E
+
+        return E.Add.apply(self, self._operand(other))
+
+    def __radd__(self, other):
+        from .ops import elementwise as E
+
+        return E.Add.apply(self._operand(other), self)
+
+    def __sub__(self, other):
+        return self + (-self._operand(other))
+
+    def __rsub__(self, other):
+        return self._operand(other) + (-self)
+
+    def __mul__(self, other):
+        from .ops import elementwise as E
+
+        return E.Mul.apply(self, self._operand(other))
+
+    def __rmul__(self, other):
+        from .ops import elementwise as E
+
+        return E.Mul.apply(self._operand(other), self)
+
+    def __truediv__(self, other):
+        from .ops import elementwise as E
+
+        return E.Div.apply(self, self._operand(other))
+
+    def __rtruediv__(self, other):
+        from .ops import elementwise as E
+
+        return E.Div.apply(self._operand(other), self)
+
+    def __pow__(self, exponent):
+        from .ops import elementwise as E
+
+        if isinstance(exponent, Tensor):
+            return E.Pow.apply(self, exponent)
+        return E.PowScalar.apply(self, float(exponent))
+
+    def __rpow__(self, base):
+        from .ops import elementwise as E
+
+        return E.Pow.apply(self._operand(base), self)
+
+    def __matmul__(self, other):
+        from .ops import matmul as M
+
+        return M.MatMul.apply(self, self._operand(other))
+
+    def __rmatmul__(self, other):
+        from .ops import matmul as M
+
+        return M.MatMul.apply(self._operand(other), self)
+
+    def __neg__(self):
+        from .ops import elementwise as E
+
+        return E.Neg.apply(self)
+
+    def __getitem__(self, index):
+        from .ops import shape as S
+
+        return S.getitem(self, index)
+
+    # Comparisons give bool tensors and record no graph.
+    def _compare(self, other, fn):
+        other = self._operand(other)
+        return Tensor._wrap(fn(self.data, other.data))
+
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
+
+    __hash__ = object.__hash__  # tensors are used as dict keys (optimizer state) by identity
+
+    def __bool__(self):
+        if self.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.size} elements is ambiguous; "
+                "use .any() or .all()"
+            )
+        return bool(self.item())
+
+    # ----------------------------------------------------------------- methods
+    def sum(self, axis=None, keepdims=False):
+        from .ops import reduce as R
+
+        return R.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        from .ops import reduce as R
+
+        return R.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        from .ops import reduce as R
+
+        return R.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        from .ops import reduce as R
+
+        return R.min(self, axis, keepdims)
+
+    def argmax(self, axis=None):
+        return Tensor._wrap(np.argmax(self.numpy(), axis=axis))
+
+    def any(self):
+        return bool(np.any(self.numpy()))
+
+    def all(self):
+        return bool(np.all(self.numpy()))
+
+    def reshape(self, *shape):
+        from .ops import shape as S
+
+        return S.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        from .ops import shape as S
+
+        return S.flatten(self, start_dim, end_dim)
+
+    def permute(self, *axes):
+        from .ops import shape as S
+
+        return S.permute(self, axes[0] if len(axes) == 1 else axes)
+
+    def transpose(self, dim0=-2, dim1=-1):
+        from .ops import shape as S
+
+        return S.transpose(self, dim0, dim1)
+
+    @property
+    def T(self):
+        return self.permute(tuple(range(self.ndim))[::-1])
+
+    def unsqueeze(self, dim):
+        from .ops import shape as S
+
+        return S.unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        from .ops import shape as S
+
+        return S.squeeze(self, dim)
+
+    def exp(self):
+        from .ops import elementwise as E
+
+        return E.Exp.apply(self)
+
+    def log(self):
+        from .ops import elementwise as E
+
+        return E.Log.apply(self)
+
+    def sqrt(self):
+        from .ops import elementwise as E
+
+        return E.Sqrt.apply(self)
+
+    def abs(self):
+        from .ops import elementwise as E
+
+        return E.Abs.apply(self)
+
+    def clamp(self, min=None, max=None):
+        from .ops import elementwise as E
+
+        return E.clamp(self, min, max)
+
+    def relu(self):
+        from .ops import activation as A
+
+        return A.relu(self)
+
+    def sigmoid(self):
+        from .ops import activation as A
+
+        return A.sigmoid(self)
+
+    def tanh(self):
+        from .ops import activation as A
+
+        return A.tanh(self)
+
+    def softmax(self, axis=-1):
+        from .ops import activation as A
+
+        return A.softmax(self, axis)
+
+    def log_softmax(self, axis=-1):
+        from .ops import activation as A
+
+        return A.log_softmax(self, axis)
+
+
+# --------------------------------------------------------------------- factories
+_generator = np.random.default_rng(0)
+
+
+def default_generator():
+    """The NumPy generator behind ``randn``/``rand`` and the layers' initialisers."""
+    return _generator
+
+
+def manual_seed(seed):
+    """Reseed the default generator, so runs repeat exactly."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+    return _generator
+
+
+def _shape_arg(shape):
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
+    for s in shape:
+        if not isinstance(s, int | np.integer) or s < 0:
+            raise ValueError(f"shape must be non-negative integers, got {shape}")
+    return tuple(int(s) for s in shape)
+
+
+def _float_dtype(dtype):
+    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """A new leaf tensor holding a copy of ``data`` (number, nested list or array)."""
+    arr = _to_array(data, dtype)
+    if isinstance(arr, np.ndarray):
+        arr = arr.copy()
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None):
+    """``data`` as a Tensor, without copying where possible (Tensors pass through)."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
+        return data
+    return Tensor(data, dtype=dtype)
+
+
+def zeros(*shape, dtype=None, requires_grad=False):
+    return Tensor(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad)
+
+
+def ones(*shape, dtype=None, requires_grad=False):
+    return Tensor(np.ones(_shape_arg(shape), _float_dtype(dtype)), requires_grad)
+
+
+def full(shape, value, dtype=None, requires_grad=False):
+    return Tensor(np.full(_shape_arg((shape,)), value, _float_dtype(dtype)), requires_grad)
+
+
+def zeros_like(t, requires_grad=False):
+    return Tensor(np.zeros(t.shape, t.dtype), requires_grad)
+
+
+def ones_like(t, requires_grad=False):
+    return Tensor(np.ones(t.shape, t.dtype), requires_grad)
+
+
+def arange(*args, dtype=None):
+    return Tensor(np.arange(*args), dtype=dtype)
+
+
+def randn(*shape, dtype=None, requires_grad=False, generator=None):
+    """Standard-normal samples from ``generator`` (default: the seedable global one)."""
+    rng = generator if generator is not None else _generator
+    data = rng.standard_normal(_shape_arg(shape)).astype(_float_dtype(dtype))
+    return Tensor(data, requires_grad)
+
+
+def rand(*shape, dtype=None, requires_grad=False, generator=None):
+    """Uniform [0, 1) samples from ``generator`` (default: the seedable global one)."""
+    rng = generator if generator is not None else _generator
+    data = rng.random(_shape_arg(shape)).astype(_float_dtype(dtype))
+    return Tensor(data, requires_grad)
