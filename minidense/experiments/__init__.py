@@ -1,0 +1,1 @@
+"""Runnable experiments behind the command line: the demo, training commands and the ablation."""

@@ -1,0 +1,89 @@
+"""Weight initialisers. Each fills a Parameter in place from the seedable default generator."""
+
+import math
+
+import numpy as np
+
+from ..tensor import default_generator
+
+__all__ = [
+    "calculate_fan", "kaiming_normal_", "kaiming_uniform_", "xavier_uniform_", "zeros_", "ones_",
+    "constant_", "normal_", "bilinear_",
+]  # fmt: skip
+
+
+def calculate_fan(shape):
+    """(fan_in, fan_out) of a weight: Linear (out, in), Conv (out, in/groups, kH, kW)."""
+    if len(shape) < 2:
+        raise ValueError(f"fan needs a weight of at least 2 dimensions, got shape {shape}")
+    receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _gain(nonlinearity, a=0.0):
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        return math.sqrt(2.0 / (1 + a * a))
+    if nonlinearity in ("linear", "sigmoid"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    raise ValueError(f"unknown nonlinearity {nonlinearity!r}")
+
+
+def _fill(p, values):
+    p.data[...] = values.astype(p.dtype)
+    return p
+
+
+def kaiming_normal_(p, mode="fan_in", nonlinearity="relu", a=0.0):
+    """He et al. 2015: N(0, gain²/fan), keeps activations' variance through ReLU layers."""
+    fan = calculate_fan(p.shape)[0 if mode == "fan_in" else 1]
+    std = _gain(nonlinearity, a) / math.sqrt(fan)
+    return _fill(p, default_generator().normal(0.0, std, p.shape))
+
+
+def kaiming_uniform_(p, mode="fan_in", nonlinearity="relu", a=0.0):
+    fan = calculate_fan(p.shape)[0 if mode == "fan_in" else 1]
+    bound = _gain(nonlinearity, a) * math.sqrt(3.0 / fan)
+    return _fill(p, default_generator().uniform(-bound, bound, p.shape))
+
+
+def xavier_uniform_(p, gain=1.0):
+    fan_in, fan_out = calculate_fan(p.shape)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return _fill(p, default_generator().uniform(-bound, bound, p.shape))
+
+
+def normal_(p, mean=0.0, std=1.0):
+    return _fill(p, default_generator().normal(mean, std, p.shape))
+
+
+def constant_(p, value):
+    p.data[...] = value
+    return p
+
+
+def zeros_(p):
+    return constant_(p, 0.0)
+
+
+def ones_(p):
+    return constant_(p, 1.0)
+
+
+def bilinear_(p):
+    """FCN's initialisation of a ConvTranspose2d weight ``(C, C/groups, k, k)``: the bilinear
+    upsampling filter from each channel to itself, zeros elsewhere."""
+    from ..ops.upsample import bilinear_kernel
+
+    c_in, c_out_g, kh, kw = p.shape
+    if kh != kw:
+        raise ValueError(f"bilinear_ needs a square kernel, got {kh}x{kw}")
+    if c_out_g == 1:  # depthwise (groups = C): every group is its own channel
+        k = bilinear_kernel(1, 1, kh)
+        return _fill(p, np.broadcast_to(k, p.shape))
+    if c_in != c_out_g:
+        raise ValueError(f"bilinear_ needs as many output as input channels, got {p.shape}")
+    return _fill(p, bilinear_kernel(c_in, c_out_g, kh))

@@ -1,0 +1,276 @@
+"""Layers: thin Modules over ``minidense.functional`` with PyTorch's names and arguments."""
+
+import numpy as np
+
+from ..ops import activation as A
+from ..ops import norm as N
+from ..tensor import default_generator
+from . import init
+from .module import Module, Parameter
+
+__all__ = [
+    "Conv2d", "ConvTranspose2d", "Linear", "BatchNorm2d", "GroupNorm", "ReLU", "LeakyReLU",
+    "Sigmoid", "Tanh", "Identity", "Dropout", "MaxPool2d", "AvgPool2d", "MaxUnpool2d", "Upsample",
+]  # fmt: skip
+
+
+def _pair(v, name):
+    v = (v, v) if isinstance(v, int | np.integer) else tuple(v)
+    if len(v) != 2 or not all(isinstance(i, int | np.integer) for i in v):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
+    return tuple(int(i) for i in v)
+
+
+def _positive_int(v, name):
+    if not isinstance(v, int | np.integer) or isinstance(v, bool) or v <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+class _ConvNd(Module):
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                 bias, transposed, output_padding=0):  # fmt: skip
+        super().__init__()
+        in_channels = _positive_int(in_channels, "in_channels")
+        out_channels = _positive_int(out_channels, "out_channels")
+        groups = _positive_int(groups, "groups")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
+                f"divisible by groups ({groups})"
+            )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.dilation = _pair(dilation, "dilation")
+        self.output_padding = _pair(output_padding, "output_padding")
+        self.groups = groups
+        shape = (
+            (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
+        ) + self.kernel_size
+        self.weight = Parameter(np.zeros(shape, np.float32))
+        # He initialisation suits the ReLU nets built here (PyTorch's default is a scaled uniform).
+        init.kaiming_normal_(self.weight, mode="fan_out" if transposed else "fan_in")
+        self.bias = Parameter(np.zeros(out_channels, np.float32)) if bias else None
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution: ``(N, C_in, H, W)`` → ``(N, C_out, H', W')``."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True):  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, transposed=False)  # fmt: skip
+
+    def forward(self, x):
+        from ..ops.conv import conv2d
+
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """Transposed ("fractionally strided") convolution: the gradient of Conv2d w.r.t. its input."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1):  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, transposed=True, output_padding=output_padding)  # fmt: skip
+
+    def forward(self, x):
+        from ..ops.conv import conv_transpose2d
+
+        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                self.output_padding, self.groups, self.dilation)  # fmt: skip
+
+
+class Linear(Module):
+    """y = x·Wᵀ + b, W of shape ``(out_features, in_features)``."""
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features = _positive_int(in_features, "in_features")
+        self.out_features = _positive_int(out_features, "out_features")
+        self.weight = Parameter(np.zeros((out_features, in_features), np.float32))
+        init.kaiming_uniform_(self.weight, nonlinearity="linear")
+        self.bias = Parameter(np.zeros(out_features, np.float32)) if bias else None
+
+    def forward(self, x):
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Linear expects inputs with last dimension {self.in_features}, got shape {x.shape}"
+            )
+        y = x @ self.weight.T
+        return y + self.bias if self.bias is not None else y
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class BatchNorm2d(Module):
+    """Batch normalisation of ``(N, C, H, W)`` with running statistics for evaluation."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
+        super().__init__()
+        self.num_features = _positive_int(num_features, "num_features")
+        self.eps, self.momentum = eps, momentum
+        self.weight = Parameter(np.ones(num_features, np.float32))
+        self.bias = Parameter(np.zeros(num_features, np.float32))
+        self.weight.requires_grad = self.bias.requires_grad = affine
+        self.register_buffer("running_mean", np.zeros(num_features, np.float32))
+        self.register_buffer("running_var", np.ones(num_features, np.float32))
+
+    def forward(self, x):
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"BatchNorm2d({self.num_features}) expects (N, {self.num_features}, H, W), "
+                f"got shape {x.shape}"
+            )
+        return N.batch_norm(x, self._buffers["running_mean"], self._buffers["running_var"],
+                            self.weight, self.bias, self.training, self.momentum, self.eps)  # fmt: skip
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class GroupNorm(Module):
+    """Group normalisation (batch-size independent, good for detection heads)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"num_groups ({num_groups}) must divide num_channels ({num_channels})")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.weight = Parameter(np.ones(num_channels, np.float32))
+        self.bias = Parameter(np.zeros(num_channels, np.float32))
+
+    def forward(self, x):
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm expects (N, {self.num_channels}, ...), got shape {x.shape}")
+        return N.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}"
+
+
+class _Activation(Module):
+    fn = None
+
+    def forward(self, x):
+        return type(self).fn(x)
+
+
+class ReLU(_Activation):
+    fn = staticmethod(A.relu)
+
+
+class Sigmoid(_Activation):
+    fn = staticmethod(A.sigmoid)
+
+
+class Tanh(_Activation):
+    fn = staticmethod(A.tanh)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return A.leaky_relu(x, self.negative_slope)
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class Dropout(Module):
+    """Zero each element with probability p in training, scaling the rest by 1/(1−p)."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = default_generator().random(x.shape) >= self.p
+        return x * (keep / (1 - self.p)).astype(x.dtype)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):  # fmt: skip
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
+
+    def forward(self, x):
+        from ..ops.pool import max_pool2d
+
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                          self.ceil_mode, self.return_indices)  # fmt: skip
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x):
+        from ..ops.pool import avg_pool2d
+
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                          self.count_include_pad)  # fmt: skip
+
+
+class MaxUnpool2d(Module):
+    """Inverse of MaxPool2d(return_indices=True): values back at their remembered positions."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x, indices, output_size=None):
+        from ..ops.pool import max_unpool2d
+
+        return max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+class Upsample(Module):
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None):
+        super().__init__()
+        self.size, self.scale_factor, self.mode, self.align_corners = (
+            size, scale_factor, mode, align_corners)  # fmt: skip
+
+    def forward(self, x):
+        from ..ops.upsample import interpolate
+
+        return interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
+
+    def extra_repr(self):
+        what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
+        return f"{what}, mode={self.mode!r}"

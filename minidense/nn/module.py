@@ -1,0 +1,266 @@
+"""``Module`` and ``Parameter``: the containers that layers and models are built from."""
+
+from collections import OrderedDict
+
+import numpy as np
+
+from ..tensor import Tensor
+
+__all__ = ["Parameter", "Module", "Sequential", "ModuleList"]
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module owns and an optimizer updates (always requires grad)."""
+
+    def __init__(self, data, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(data, requires_grad=False, dtype=dtype)
+        if self.dtype.kind != "f":
+            raise TypeError(f"a Parameter must be floating point, got {self.dtype}")
+        self.requires_grad = True
+
+    def __repr__(self):
+        return "Parameter(" + super().__repr__()[len("tensor(") :]
+
+
+class Module:
+    """Base class of layers and models.
+
+    Assigning a Parameter or a Module as an attribute registers it, so ``parameters()``,
+    ``state_dict()`` and ``train()``/``eval()`` reach it; ``register_buffer`` registers state that
+    is saved but not trained (BatchNorm's running statistics).
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ------------------------------------------------------------- registration
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"call super().__init__() in {type(self).__name__}.__init__ first")
+        for store in (self._parameters, self._modules, self._buffers):
+            store.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        for store in ("_parameters", "_modules", "_buffers"):
+            d = self.__dict__.get(store)
+            if d is not None and name in d:
+                return d[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __delattr__(self, name):
+        for store in (self._parameters, self._modules, self._buffers):
+            if name in store:
+                del store[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name, array):
+        """State saved in ``state_dict`` but not trained; stored as a raw array."""
+        self._buffers[name] = array.data if isinstance(array, Tensor) else np.asarray(array)
+
+    # ------------------------------------------------------------- traversal
+    def named_children(self):
+        return iter(self._modules.items())
+
+    def children(self):
+        return (m for _, m in self.named_children())
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self, prefix=""):
+        seen = set()
+        for mod_name, m in self.named_modules(prefix):
+            for name, p in m._parameters.items():
+                if id(p) not in seen:  # a shared parameter is listed once
+                    seen.add(id(p))
+                    yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self):
+        return (p for _, p in self.named_parameters())
+
+    def named_buffers(self):
+        for mod_name, m in self.named_modules():
+            for name, b in m._buffers.items():
+                yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def num_parameters(self):
+        return sum(p.size for p in self.parameters())
+
+    # ------------------------------------------------------------- modes
+    def train(self, mode=True):
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, device):
+        """Move parameters and buffers to ``device`` ("cpu" or "cuda"), in place."""
+        from ..ops.shape import to_device
+
+        for p in self.parameters():
+            p.data = to_device(p.detach(), device).data
+        for m in self.modules():
+            for name, b in m._buffers.items():
+                m._buffers[name] = to_device(Tensor._wrap(b), device).data
+        return self
+
+    def double(self):
+        """Cast floating parameters and buffers to float64 (for gradient checks)."""
+        return self._cast(np.float64)
+
+    def float(self):
+        return self._cast(np.float32)
+
+    def _cast(self, dtype):
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+        for m in self.modules():
+            for name, b in m._buffers.items():
+                if b.dtype.kind == "f":
+                    m._buffers[name] = b.astype(dtype)
+        return self
+
+    # ------------------------------------------------------------- state
+    def state_dict(self):
+        """Parameters and buffers by dotted name, as host NumPy arrays (copies)."""
+        state = OrderedDict()
+        for name, p in self.named_parameters():
+            state[name] = np.array(p.numpy(), copy=True)
+        for name, b in self.named_buffers():
+            state[name] = np.array(b if isinstance(b, np.ndarray) else b.copy_to_host(), copy=True)
+        return state
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays from ``state`` into this module's parameters and buffers.
+
+        Raises KeyError listing missing and unexpected names (with ``strict``), and ValueError naming
+        any entry whose shape differs — before anything is changed, so a failed load leaves the
+        module as it was.
+        """
+        params = dict(self.named_parameters())
+        buffers = dict(self.named_buffers())
+        own = set(params) | set(buffers)
+        missing = sorted(own - set(state))
+        unexpected = sorted(set(state) - own)
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"state_dict does not match {type(self).__name__}: missing keys {missing}, "
+                f"unexpected keys {unexpected} (is it from a different architecture or config?)"
+            )
+        for name in own & set(state):
+            have = params[name].shape if name in params else tuple(buffers[name].shape)
+            value = np.asarray(state[name].numpy() if isinstance(state[name], Tensor) else state[name])
+            if tuple(value.shape) != tuple(have):
+                raise ValueError(
+                    f"state_dict entry {name!r} has shape {tuple(value.shape)}, but this model's is "
+                    f"{tuple(have)} (a checkpoint from a different architecture?)"
+                )
+            if value.dtype.kind not in "biuf":
+                raise TypeError(f"state_dict entry {name!r} is not numeric (dtype {value.dtype})")
+        for name in own & set(state):
+            value = np.asarray(state[name].numpy() if isinstance(state[name], Tensor) else state[name])
+            if name in params:
+                p = params[name]
+                p.data = value.astype(p.dtype).copy()
+            else:
+                mod_name, _, buf = name.rpartition(".")
+                mod = self._submodule(mod_name)
+                mod._buffers[buf] = value.astype(mod._buffers[buf].dtype).copy()
+        return missing, unexpected
+
+    def _submodule(self, dotted):
+        m = self
+        for part in filter(None, dotted.split(".")):
+            m = m._modules[part]
+        return m
+
+    # ------------------------------------------------------------- calling
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        if not self._modules:
+            return lines[0] + ")"
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        return "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied one after another."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: argument {i} must be a Module, got {type(m).__name__}")
+            setattr(self, str(i), m)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+
+class ModuleList(Module):
+    """A list of Modules whose parameters are registered."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, m):
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleList holds Modules, got {type(m).__name__}")
+        setattr(self, str(len(self._modules)), m)
+        return self
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __iter__(self):
+        return iter(self._modules.values())

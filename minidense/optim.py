@@ -1,0 +1,241 @@
+"""Optimizers (SGD, Adam, AdamW), learning-rate schedules and gradient clipping.
+
+Every optimizer updates ``p.data`` in place from ``p.grad`` and keeps its per-parameter state as
+arrays indexed by the parameter's position, so ``state_dict()`` can be checkpointed as plain arrays.
+"""
+
+import math
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "StepLR", "CosineLR", "WarmupCosine",
+    "clip_grad_norm_",
+]  # fmt: skip
+
+
+class Optimizer:
+    def __init__(self, params, lr, defaults):
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"params[{i}] must be a Tensor/Parameter, got {type(p).__name__}")
+            if p.dtype.kind != "f":
+                raise TypeError(f"params[{i}] must be floating point, got {p.dtype}")
+        if not (isinstance(lr, int | float) and lr >= 0 and math.isfinite(lr)):
+            raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+        self.params = params
+        self.lr = float(lr)
+        self.defaults = dict(defaults, lr=self.lr)
+        self.state = {}  # parameter index → {name: array}
+        self.step_count = 0
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def _trainable(self):
+        for i, p in enumerate(self.params):
+            if p.grad is not None and p.requires_grad:
+                yield i, p, p.grad.data
+
+    def step(self):
+        self.step_count += 1
+        for i, p, g in self._trainable():
+            self._update(i, p, g, self.state.setdefault(i, {}))
+
+    def _update(self, i, p, g, state):
+        raise NotImplementedError
+
+    def state_dict(self):
+        """{"hyper": {...}, "step": n, "state": {index: {name: array}}} — plain, checkpointable."""
+        return {
+            "hyper": dict(self.defaults, lr=self.lr),
+            "step": self.step_count,
+            "state": {str(i): {k: np.array(v, copy=True) for k, v in s.items()}
+                      for i, s in self.state.items()},  # fmt: skip
+        }
+
+    def load_state_dict(self, sd):
+        state = sd.get("state", {})
+        for key, s in state.items():
+            i = int(key)
+            if not 0 <= i < len(self.params):
+                raise ValueError(
+                    f"optimizer state names parameter {i}, but this optimizer has "
+                    f"{len(self.params)} (from a different model?)"
+                )
+            for name, v in s.items():
+                if np.ndim(v) and np.shape(v) != self.params[i].shape:
+                    raise ValueError(
+                        f"optimizer state {name!r} of parameter {i} has shape {np.shape(v)}, "
+                        f"the parameter has {self.params[i].shape}"
+                    )
+        self.state = {
+            int(k): {n: np.array(v, dtype=np.int64 if n == "step" else self.params[int(k)].dtype)
+                     for n, v in s.items()}  # fmt: skip
+            for k, s in state.items()
+        }
+        self.step_count = int(sd.get("step", 0))
+        self.lr = float(sd.get("hyper", {}).get("lr", self.lr))
+
+
+class SGD(Optimizer):
+    """v ← μ·v + (g + λ·p);  p ← p − lr·v   (nesterov: p ← p − lr·(g + λp + μ·v))"""
+
+    def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0, nesterov=False):
+        if momentum < 0 or weight_decay < 0:
+            raise ValueError(f"momentum and weight_decay must be >= 0, got {momentum}, {weight_decay}")
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov momentum needs momentum > 0")
+        super().__init__(params, lr, dict(momentum=momentum, weight_decay=weight_decay,
+                                          nesterov=nesterov))  # fmt: skip
+        self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
+
+    def _update(self, i, p, g, state):
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        if self.momentum:
+            if "velocity" not in state:
+                state["velocity"] = np.array(g, copy=True)  # PyTorch starts the buffer at g
+            else:
+                state["velocity"] *= self.momentum
+                state["velocity"] += g
+            v = state["velocity"]
+            g = g + self.momentum * v if self.nesterov else v
+        p.data -= (self.lr * g).astype(p.dtype, copy=False)
+
+
+class Adam(Optimizer):
+    """m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  p ← p − lr·m̂/(√v̂ + ε)   (bias-corrected)
+
+    ``weight_decay`` is L2 added to the gradient (Adam); AdamW decays the weights directly.
+    """
+
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        super().__init__(params, lr, dict(betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+
+    def _update(self, i, p, g, state):
+        b1, b2 = self.betas
+        if self.weight_decay and not self.decoupled:
+            g = g + self.weight_decay * p.data
+        if "exp_avg" not in state:
+            state["exp_avg"] = np.zeros_like(p.data)
+            state["exp_avg_sq"] = np.zeros_like(p.data)
+            state["step"] = np.zeros((), dtype=np.int64)  # 0-d, so the state stays all arrays
+        state["step"] += 1
+        t = int(state["step"])
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        if self.weight_decay and self.decoupled:
+            p.data *= 1 - self.lr * self.weight_decay
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        p.data -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p ← p·(1 − lr·λ) before the step."""
+
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+# ---------------------------------------------------------------------------- schedules
+class LRScheduler:
+    """Sets ``optimizer.lr`` from the step count: call ``step()`` once per iteration (or epoch)."""
+
+    def __init__(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be an Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_step = 0
+        optimizer.lr = self.lr_at(0)
+
+    def lr_at(self, step):
+        raise NotImplementedError
+
+    def step(self):
+        self.last_step += 1
+        self.optimizer.lr = self.lr_at(self.last_step)
+        return self.optimizer.lr
+
+    def state_dict(self):
+        return {"last_step": self.last_step, "base_lr": self.base_lr}
+
+    def load_state_dict(self, sd):
+        self.last_step, self.base_lr = int(sd["last_step"]), float(sd["base_lr"])
+        self.optimizer.lr = self.lr_at(self.last_step)
+
+
+class StepLR(LRScheduler):
+    """lr = base·γ^⌊step/step_size⌋"""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        if step_size <= 0:
+            raise ValueError(f"step_size must be positive, got {step_size}")
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, step):
+        return self.base_lr * self.gamma ** (step // self.step_size)
+
+
+class WarmupCosine(LRScheduler):
+    """Linear warm-up from ``warmup_factor·base`` over ``warmup_steps``, then cosine decay from
+    base to ``min_lr`` at ``total_steps`` (held there afterwards)."""
+
+    def __init__(self, optimizer, total_steps, warmup_steps=0, warmup_factor=0.1, min_lr=0.0):
+        if total_steps <= 0 or warmup_steps < 0 or warmup_steps > total_steps:
+            raise ValueError(
+                f"need 0 <= warmup_steps <= total_steps and total_steps > 0, got "
+                f"warmup_steps={warmup_steps}, total_steps={total_steps}"
+            )
+        self.total_steps, self.warmup_steps = total_steps, warmup_steps
+        self.warmup_factor, self.min_lr = warmup_factor, min_lr
+        super().__init__(optimizer)
+
+    def lr_at(self, step):
+        if step < self.warmup_steps:
+            f = self.warmup_factor + (1 - self.warmup_factor) * step / self.warmup_steps
+            return self.base_lr * f
+        span = max(self.total_steps - self.warmup_steps, 1)
+        progress = min((step - self.warmup_steps) / span, 1.0)
+        return self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class CosineLR(WarmupCosine):
+    """Cosine decay without warm-up."""
+
+    def __init__(self, optimizer, total_steps, min_lr=0.0):
+        super().__init__(optimizer, total_steps, 0, 1.0, min_lr)
+
+
+def clip_grad_norm_(params, max_norm):
+    """Scale gradients in place so their global L2 norm is at most ``max_norm``; returns the norm
+    before clipping (inf/nan norms are returned unchanged so the caller can stop training)."""
+    grads = [p.grad.data for p in params if isinstance(p, Tensor) and p.grad is not None]
+    if not grads:
+        return 0.0
+    total = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads))
+    if math.isfinite(total) and total > max_norm > 0:
+        scale = max_norm / (total + 1e-6)
+        for g in grads:
+            g *= scale
+    return total
+
