@@ -4,7 +4,7 @@ NumPy arrays, reverse-mode autograd, and hand-written Numba kernels for the CPU 
 """
 
 from . import _env  # noqa: F401  (must run before numba is imported)
-from . import functional
+from . import functional, nn, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import (
@@ -30,5 +30,5 @@ __all__ = [
     "Tensor", "tensor", "as_tensor", "zeros", "ones", "full", "arange", "zeros_like", "ones_like",
     "randn", "rand", "manual_seed", "default_generator",
     "Function", "no_grad", "enable_grad", "is_grad_enabled",
-    "gradcheck", "GradcheckError", "functional", "F",
+    "gradcheck", "GradcheckError", "functional", "F", "nn", "optim",
 ]  # fmt: skip
