@@ -1,0 +1,36 @@
+"""Procedural datasets (nothing is downloaded) and batching.
+
+- :class:`ShapesSemantic` / :class:`ShapesInstances`: squares, circles and triangles as class maps
+  or as instances (boxes, labels, visible masks), drawn by one shared core.
+- :class:`CellMembranes`: EM-like cell images with membrane labels, for U-Net.
+- :class:`DataLoader`, :class:`Subset`, :func:`random_split`, :func:`hflip`, :func:`vflip`.
+"""
+
+from .cells import CellMembranes
+from .loader import DataLoader, Subset, default_collate, hflip, random_split, vflip
+from .shapes import (
+    CLASS_NAMES,
+    Shape,
+    ShapesInstances,
+    ShapesSemantic,
+    masks_to_boxes,
+    render,
+    shape_mask,
+)
+
+__all__ = [
+    "CLASS_NAMES",
+    "CellMembranes",
+    "DataLoader",
+    "Shape",
+    "ShapesInstances",
+    "ShapesSemantic",
+    "Subset",
+    "default_collate",
+    "hflip",
+    "masks_to_boxes",
+    "random_split",
+    "render",
+    "shape_mask",
+    "vflip",
+]

@@ -1,0 +1,221 @@
+"""Batching: a small DataLoader over any ``len`` + ``__getitem__`` dataset, Subset and random_split.
+
+Randomness (shuffling, flips) comes from ``np.random.default_rng([seed, epoch])``, so epoch ``e``
+of a run always sees the same order and the same flips: after resuming from a checkpoint, call
+``loader.set_epoch(e)`` and the run continues exactly as it would have.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .shapes import _check_int
+
+
+def hflip(image: np.ndarray, target):
+    """Mirror a sample left-right. ``image`` (C, H, W); ``target`` a label map (H, W) or an
+    instance dict whose ``masks`` (K, H, W) and ``boxes`` (K, 4) are flipped consistently:
+    a box ``(x1, y1, x2, y2)`` becomes ``(W - x2, y1, W - x1, y2)`` (exclusive x2, so a box
+    around the last column 0..1 of a W = 8 image, (0, 0, 1, 1), maps to (7, 0, 8, 1))."""
+    return _flip(image, target, axis=-1)
+
+
+def vflip(image: np.ndarray, target):
+    """Mirror a sample top-bottom; as :func:`hflip` with y in place of x."""
+    return _flip(image, target, axis=-2)
+
+
+def _flip(image, target, axis):
+    image = np.ascontiguousarray(np.flip(image, axis=axis))
+    if isinstance(target, dict):
+        out = dict(target)
+        if "masks" in target:
+            out["masks"] = np.ascontiguousarray(np.flip(target["masks"], axis=axis))
+        if "boxes" in target:
+            boxes = np.array(target["boxes"], copy=True)
+            size = image.shape[axis]
+            lo, hi = (0, 2) if axis == -1 else (1, 3)  # x columns or y columns of (x1, y1, x2, y2)
+            boxes[:, [lo, hi]] = size - boxes[:, [hi, lo]]
+            out["boxes"] = boxes
+        return image, out
+    if target is None:
+        return image, None
+    target = np.asarray(target)
+    return image, np.ascontiguousarray(np.flip(target, axis=axis))
+
+
+def default_collate(samples: list):
+    """Stack a list of samples into a batch.
+
+    ``(image, label)`` samples -> ``(images (B, C, H, W), labels (B, H, W))``; instance samples
+    ``(image, dict)`` -> ``(images (B, C, H, W), [dict, ...])`` since K differs per image.
+    Any other tuple is collated field by field the same way; a bare array is stacked.
+    """
+    first = samples[0]
+    if isinstance(first, tuple | list):
+        return tuple(_collate_field([s[j] for s in samples]) for j in range(len(first)))
+    return _collate_field(samples)
+
+
+def _collate_field(values: list):
+    if isinstance(values[0], dict):
+        return list(values)
+    return np.stack([np.asarray(v) for v in values])
+
+
+class DataLoader:
+    """Iterate a dataset in batches of NumPy arrays.
+
+    Args:
+        dataset: anything with ``__len__`` and ``__getitem__(int)``.
+        batch_size: samples per batch.
+        shuffle: visit samples in a new random order every epoch.
+        seed: seeds the per-epoch order and flips.
+        hflip, vflip: flip each sample left-right / top-bottom with probability 1/2 (image,
+            label map, masks and boxes together).
+        drop_last: skip a final batch smaller than ``batch_size``.
+        collate: ``list of samples -> batch``; defaults to :func:`default_collate`.
+
+    Each ``iter(loader)`` runs one epoch and then advances ``loader.epoch``; ``set_epoch(e)``
+    chooses the epoch the next iteration will run (to resume a run reproducibly).
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        seed: int = 0,
+        hflip: bool = False,
+        vflip: bool = False,
+        drop_last: bool = False,
+        collate: Callable | None = None,
+    ):
+        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+            raise TypeError(
+                f"dataset must have __len__ and __getitem__, got {type(dataset).__name__}"
+            )
+        self.dataset = dataset
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.seed = _check_int("seed", seed, 0)
+        if collate is not None and not callable(collate):
+            raise TypeError(f"collate must be callable or None, got {type(collate).__name__}")
+        self.shuffle, self.hflip, self.vflip = bool(shuffle), bool(hflip), bool(vflip)
+        self.drop_last = bool(drop_last)
+        self.collate = collate if collate is not None else default_collate
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration run epoch ``epoch`` (its order and flips)."""
+        self.epoch = _check_int("epoch", epoch, 0)
+
+    def __len__(self) -> int:
+        n, b = len(self.dataset), self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def epoch_plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """The sample order (N,) and flip decisions (N, 2) [horizontal, vertical] of ``epoch``."""
+        n = len(self.dataset)
+        # Independent streams, so switching shuffle on or off does not change the flips.
+        order_ss, flip_ss = np.random.SeedSequence([self.seed, epoch]).spawn(2)
+        order = np.random.default_rng(order_ss).permutation(n) if self.shuffle else np.arange(n)
+        flips = np.random.default_rng(flip_ss).random((n, 2)) < 0.5
+        flips &= np.array([self.hflip, self.vflip])
+        return order, flips
+
+    def __iter__(self):
+        epoch = self.epoch
+        self.epoch += 1  # advance now, so that breaking out early still moves to the next epoch
+        order, flips = self.epoch_plan(epoch)
+        for b in range(len(self)):
+            samples = []
+            for pos in range(b * self.batch_size, min(len(order), (b + 1) * self.batch_size)):
+                sample = self.dataset[int(order[pos])]
+                if flips[pos].any():
+                    sample = self._augment(sample, flips[pos])
+                samples.append(sample)
+            yield self.collate(samples)
+
+    @staticmethod
+    def _augment(sample, flip):
+        if not (isinstance(sample, tuple | list) and len(sample) == 2):
+            raise TypeError(
+                f"hflip/vflip need (image, target) samples, got {type(sample).__name__}"
+            )
+        image, target = sample
+        if flip[0]:
+            image, target = hflip(image, target)
+        if flip[1]:
+            image, target = vflip(image, target)
+        return image, target
+
+    def __repr__(self) -> str:
+        return (
+            f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"hflip={self.hflip}, vflip={self.vflip}, drop_last={self.drop_last})"
+        )
+
+
+class Subset:
+    """The samples ``indices`` of ``dataset``, in that order. Attributes such as
+    ``num_classes`` and ``class_names`` are read through from the wrapped dataset."""
+
+    def __init__(self, dataset, indices: Sequence[int]):
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+            raise TypeError(f"indices must be a 1-D sequence of ints, got {indices!r}")
+        n = len(dataset)
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            bad = idx[(idx < 0) | (idx >= n)][0]
+            raise IndexError(f"index {bad} out of range for a dataset of length {n}")
+        self.dataset = dataset
+        self.indices = idx.astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        return self.dataset[int(self.indices[i])]
+
+    def __getattr__(self, name):
+        # Only called for attributes Subset lacks; guard internals to avoid recursion in copies.
+        if name.startswith("__") or name in ("dataset", "indices"):
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __repr__(self) -> str:
+        return f"Subset({self.dataset!r}, {len(self)} samples)"
+
+
+def random_split(dataset, lengths: Sequence, seed: int = 0) -> list[Subset]:
+    """Split ``dataset`` into disjoint random :class:`Subset`s.
+
+    ``lengths`` are counts summing to ``len(dataset)``, or fractions summing to 1 (e.g.
+    ``[0.8, 0.2]``); fractional splits round down and hand the remainder out one by one from
+    the first subset. Deterministic by ``seed``.
+    """
+    n = len(dataset)
+    lengths = list(lengths)
+    if not lengths:
+        raise ValueError("lengths must not be empty")
+    if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in lengths):
+        counts = [int(v) for v in lengths]
+        if any(c < 0 for c in counts) or sum(counts) != n:
+            raise ValueError(
+                f"lengths must be non-negative and sum to len(dataset) = {n}, got {lengths}"
+            )
+    elif all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in lengths):
+        fracs = np.asarray(lengths, dtype=np.float64)
+        if (fracs < 0).any() or abs(fracs.sum() - 1.0) > 1e-6:
+            raise ValueError(f"fractional lengths must be >= 0 and sum to 1, got {lengths}")
+        counts = [int(np.floor(f * n)) for f in fracs]
+        for k in range(n - sum(counts)):
+            counts[k % len(counts)] += 1
+    else:
+        raise TypeError(f"lengths must be ints or fractions, got {lengths!r}")
+    perm = np.random.default_rng(_check_int("seed", seed, 0)).permutation(n)
+    bounds = np.cumsum([0] + counts)
+    return [Subset(dataset, perm[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
