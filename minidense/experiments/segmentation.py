@@ -1,0 +1,131 @@
+"""Train and evaluate the segmentation models: ``train-unet`` and the ``demo``."""
+
+import os
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import models, no_grad, optim, tensor
+from ..data import CellMembranes, DataLoader, ShapesSemantic
+from ..metrics import SegmentationMeter
+from ..ops.loss import cross_entropy
+from ..tensor import manual_seed
+from .training import check_finite, fast_mode, load_run, prepare_out_dir, save_run
+
+MODELS = ("unet", "segnet", "fcn")
+DATASETS = ("shapes", "cells")
+
+
+def build_model(name, in_channels, num_classes, base=16, depth=3, upsampling="bilinear"):
+    if name == "unet":
+        return models.UNet(in_channels, num_classes, depth=depth, base=base, upsampling=upsampling)
+    if name == "segnet":
+        return models.SegNet(in_channels, num_classes, depth=depth, base=base)
+    if name == "fcn":
+        return models.FCN(in_channels, num_classes, base=base)
+    raise ValueError(f"model must be one of {MODELS}, got {name!r}")
+
+
+def build_data(dataset, n_train, n_test, image_size, seed):
+    if dataset == "shapes":
+        make = ShapesSemantic
+    elif dataset == "cells":
+        make = CellMembranes
+    else:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    # Disjoint seeds: the held-out images are never seen in training.
+    return make(n_train, image_size=image_size, seed=seed), make(n_test, image_size=image_size,
+                                                                 seed=seed + 10_000)  # fmt: skip
+
+
+def evaluate(model, dataset, batch_size=8):
+    """(mIoU, pixel accuracy, per-class IoU, a few (image, label, prediction) samples)."""
+    model.eval()
+    meter = SegmentationMeter(dataset.num_classes)
+    samples = []
+    with no_grad():
+        for images, labels in DataLoader(dataset, batch_size):
+            pred = model(tensor(images)).numpy().argmax(axis=1)
+            meter.update(pred, labels)
+            if len(samples) < 4:
+                samples.extend(zip(images, labels, pred, strict=True))
+    model.train()
+    return meter.mean_iou(), meter.pixel_accuracy(), meter.iou_per_class(), samples[:4]
+
+
+def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, resume=False,
+                       seed=0, image_size=None, n_train=None, n_test=None, batch_size=8, lr=3e-3,
+                       base=16, depth=3, upsampling="bilinear", progress=True, plots=True):  # fmt: skip
+    """Train a segmentation model; returns a dict of the final metrics and the history.
+
+    Each epoch ends with an evaluation on held-out images and an atomic checkpoint in ``out``
+    (when given); ``resume=True`` continues from it with the same results as an uninterrupted run.
+    """
+    fast = fast_mode()
+    image_size = image_size or (32 if fast else 64)
+    if model == "fcn":
+        image_size = max(32, image_size // 32 * 32)
+    n_train = n_train or (32 if fast else 400)
+    n_test = n_test or (16 if fast else 100)
+    epochs = epochs if epochs is not None else (2 if fast else 8)
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    config = dict(model=model, dataset=dataset, seed=seed, image_size=image_size, n_train=n_train,
+                  batch_size=batch_size, base=base, depth=depth, upsampling=upsampling)  # fmt: skip
+    if out is not None:
+        prepare_out_dir(out)
+
+    manual_seed(seed)
+    train_set, test_set = build_data(dataset, n_train, n_test, image_size, seed)
+    in_channels = train_set[0][0].shape[0]
+    net = build_model(model, in_channels, train_set.num_classes, base, depth, upsampling)
+    loader = DataLoader(train_set, batch_size, shuffle=True, seed=seed, hflip=True, vflip=True)
+    opt = optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = optim.WarmupCosine(opt, total_steps=max(epochs * len(loader), 1),
+                               warmup_steps=min(len(loader), 20), min_lr=lr * 0.02)  # fmt: skip
+
+    start, history = 0, []
+    if resume:
+        if out is None or not os.path.exists(os.path.join(out, "checkpoint.npz")):
+            raise ValueError("--resume needs an --out directory that holds a checkpoint.npz")
+        start, history = load_run(out, net, opt, config, sched)
+    loader.set_epoch(start)
+
+    bar = tqdm(total=epochs * len(loader), initial=start * len(loader), disable=not progress,
+               desc=f"train {model}", unit="step")  # fmt: skip
+    t0 = time.perf_counter()
+    for epoch in range(start, epochs):
+        losses = []
+        for step, (images, labels) in enumerate(loader):
+            loss = cross_entropy(net(tensor(images)), labels)
+            check_finite({"loss": loss}, step, epoch)
+            opt.zero_grad()
+            loss.backward()
+            optim.clip_grad_norm_(list(net.parameters()), 5.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        miou, acc, _, _ = evaluate(net, test_set)
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "mIoU": miou,
+                        "pixel_acc": acc})  # fmt: skip
+        bar.write(f"epoch {epoch + 1}/{epochs}  loss {history[-1]['loss']:.4f}  mIoU {miou:.3f}  "
+                  f"pixel acc {acc:.3f}")  # fmt: skip
+        if out is not None:
+            save_run(out, net, opt, epoch + 1, history, config, sched)
+    bar.close()
+
+    miou, acc, per_class, samples = evaluate(net, test_set)
+    result = {"mIoU": miou, "pixel_acc": acc, "iou_per_class": per_class.tolist(),
+              "history": history, "seconds": time.perf_counter() - t0, "model": net}  # fmt: skip
+    if out is not None and plots:
+        from ..viz.segmentation import plot_curves, plot_predictions
+
+        if history:
+            plot_curves(history, ["loss", "mIoU"], path=os.path.join(out, "curves.png"))
+        images, labels, preds = zip(*samples, strict=True)
+        plot_predictions(images, labels, preds, path=os.path.join(out, "predictions.png"))
+    return result
+

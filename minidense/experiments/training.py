@@ -1,0 +1,82 @@
+"""What every training command shares: resumable state, the finite-loss guard, the run folder."""
+
+import json
+import math
+import os
+
+import numpy as np
+
+from .. import tensor as _tensor
+from ..checkpoint import load_checkpoint, save_checkpoint
+
+CHECKPOINT = "checkpoint.npz"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss; raised instead of training through it."""
+
+
+def fast_mode():
+    """``MINIDENSE_FAST=1`` shrinks data and schedules (CI, notebooks in tests)."""
+    return os.environ.get("MINIDENSE_FAST", "0") == "1"
+
+
+def check_finite(losses, step, epoch):
+    """Raise NonFiniteLossError naming the step and the loss term that went NaN/Inf."""
+    for name, value in losses.items():
+        v = float(value.item() if hasattr(value, "item") else value)
+        if not math.isfinite(v):
+            raise NonFiniteLossError(
+                f"loss term {name!r} is {v} at epoch {epoch + 1}, step {step + 1}: training stopped "
+                "so it does not run on with broken weights. Lower the learning rate, or check the "
+                "inputs for NaN/Inf; the last good checkpoint is kept."
+            )
+
+
+def prepare_out_dir(out_dir):
+    """Create ``out_dir`` (and parents) and check it is writable, with a message that says so."""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out: cannot create the output directory {out_dir!r}: {e.strerror}") from None
+    if not os.access(out_dir, os.W_OK):
+        raise ValueError(f"--out: the output directory {out_dir!r} is not writable")
+    return out_dir
+
+
+def save_run(out_dir, model, optimizer, epoch, history, config, scheduler=None):
+    """Atomically write the state after ``epoch`` completed epochs (model, optimizer, history,
+    the default generator's state), so a resumed run continues exactly."""
+    extra = {
+        "history": history,
+        "config": config,
+        "rng": _tensor.default_generator().bit_generator.state,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+    }
+    save_checkpoint(os.path.join(out_dir, CHECKPOINT), model.state_dict(), optimizer.state_dict(),
+                    epoch=epoch, extra=extra)  # fmt: skip
+    with open(os.path.join(out_dir, "history.json"), "w") as f:
+        json.dump(history, f, indent=1)
+
+
+def load_run(out_dir, model, optimizer, config, scheduler=None):
+    """Restore a run saved by ``save_run``; returns (completed epochs, history)."""
+    ckpt = load_checkpoint(os.path.join(out_dir, CHECKPOINT))
+    extra = ckpt.get("extra") or {}
+    saved = extra.get("config", {})
+    clashes = {k: (saved[k], v) for k, v in config.items() if k in saved and saved[k] != v}
+    if clashes:
+        detail = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in clashes.items())
+        raise ValueError(f"--resume: the checkpoint in {out_dir!r} is from another configuration ({detail})")
+    model.load_state_dict(ckpt["model"])
+    if ckpt.get("optimizer"):
+        optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and extra.get("scheduler"):
+        scheduler.load_state_dict(extra["scheduler"])
+    if extra.get("rng"):
+        _tensor.default_generator().bit_generator.state = extra["rng"]
+    return int(ckpt["epoch"]), extra.get("history", [])
+
+
+def to_numpy(x):
+    return x.numpy() if hasattr(x, "numpy") else np.asarray(x)

@@ -1,0 +1,41 @@
+"""Building blocks shared by the segmentation models."""
+
+from .. import nn
+
+
+def conv_bn_relu(c_in, c_out, kernel_size=3, norm="batch"):
+    """3×3 conv (same padding) → normalisation → ReLU. The conv has no bias when a norm follows."""
+    layers = [nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=norm is None)]
+    if norm == "batch":
+        layers.append(nn.BatchNorm2d(c_out))
+    elif norm == "group":
+        layers.append(nn.GroupNorm(min(8, c_out), c_out))
+    elif norm is not None:
+        raise ValueError(f"norm must be 'batch', 'group' or None, got {norm!r}")
+    layers.append(nn.ReLU())
+    return layers
+
+
+def double_conv(c_in, c_out, norm="batch"):
+    """U-Net's unit: two 3×3 conv → norm → ReLU layers."""
+    return nn.Sequential(*conv_bn_relu(c_in, c_out, norm=norm), *conv_bn_relu(c_out, c_out, norm=norm))
+
+
+def check_image_batch(x, in_channels, model):
+    """Models take float ``(N, C, H, W)``; catch the common mix-ups with a message that says how."""
+    if x.ndim != 4:
+        raise ValueError(f"{model} expects a batch (N, C, H, W), got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(
+            f"{model} expects float images, got {x.dtype}; convert uint8 images with "
+            "x.astype(np.float32) / 255"
+        )
+    if x.shape[1] != in_channels:
+        hint = (
+            " — it looks like (N, H, W, C); use x.permute(0, 3, 1, 2)"
+            if x.shape[-1] == in_channels
+            else ""
+        )
+        raise ValueError(
+            f"{model} expects {in_channels} input channels at axis 1, got shape {x.shape}{hint}"
+        )

@@ -1,0 +1,196 @@
+"""RoI heads: pool each proposal's features, classify and refine its box, predict its mask."""
+
+import numpy as np
+
+from ... import nn
+from ...ops.boxes import BoxCoder, batched_nms, box_iou, clip_boxes_to_image, remove_small_boxes
+from ...ops.loss import binary_cross_entropy_with_logits, cross_entropy, smooth_l1_loss
+from ...ops.roi import roi_align, roi_pool, roi_warp
+from ...tensor import Tensor
+from .matching import BELOW_LOW, BETWEEN, match, sample_balanced
+
+
+def pool_features(features, rois, output_size, cfg):
+    """The ablation's switch: quantized max (RoIPool), quantized bilinear (RoIWarp) or exact
+    bilinear (RoIAlign) pooling of ``rois`` ``(K, 5)`` from ``features`` ``(N, C, H, W)``."""
+    scale = 1.0 / cfg.stride
+    if cfg.pooler == "roipool":
+        return roi_pool(features, rois, output_size, scale)
+    if cfg.pooler == "roiwarp":
+        return roi_warp(features, rois, output_size, scale, cfg.sampling_ratio, aligned=False)
+    return roi_align(features, rois, output_size, scale, cfg.sampling_ratio, aligned=True)
+
+
+def to_rois(boxes_per_image):
+    """List of ``(K_i, 4)`` boxes → ``(ΣK_i, 5)`` rows ``(image index, x1, y1, x2, y2)``."""
+    rows = [np.concatenate([np.full((len(b), 1), i, np.float32), b], axis=1)
+            for i, b in enumerate(boxes_per_image)]  # fmt: skip
+    return np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, 5), np.float32)
+
+
+class BoxHead(nn.Module):
+    """Pooled ``(K, C, 7, 7)`` → two FC layers → class logits ``(K, classes)`` and class-specific
+    deltas ``(K, 4·classes)``."""
+
+    def __init__(self, in_channels, pool, fc, num_classes):
+        super().__init__()
+        self.fc6 = nn.Linear(in_channels * pool * pool, fc)
+        self.fc7 = nn.Linear(fc, fc)
+        self.cls_score = nn.Linear(fc, num_classes)
+        self.bbox_pred = nn.Linear(fc, 4 * num_classes)
+        nn.init.normal_(self.cls_score.weight, std=0.01)
+        nn.init.normal_(self.bbox_pred.weight, std=0.001)
+
+    def forward(self, pooled):
+        h = self.fc7(self.fc6(pooled.flatten(1)).relu()).relu()
+        return self.cls_score(h), self.bbox_pred(h)
+
+
+class MaskHead(nn.Module):
+    """Pooled ``(K, C, 14, 14)`` → 3×3 convs → 2× transposed conv → 1×1 conv: ``(K, classes, 28, 28)``
+    mask logits, one mask per class (the class decides which is used)."""
+
+    def __init__(self, in_channels, channels, num_convs, num_classes):
+        super().__init__()
+        layers, c = [], in_channels
+        for _ in range(num_convs):
+            layers += [nn.Conv2d(c, channels, 3, padding=1), nn.ReLU()]
+            c = channels
+        self.convs = nn.Sequential(*layers)
+        self.upsample = nn.ConvTranspose2d(channels, channels, 2, stride=2)
+        self.logits = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, pooled):
+        return self.logits(self.upsample(self.convs(pooled)).relu())
+
+
+def mask_targets(gt_masks, matched, boxes, size):
+    """Cut each matched ground-truth mask to its proposal box with roi_align at ``size``×``size``
+    and threshold at 0.5 → ``(P, size, size)`` float {0, 1}."""
+    if len(boxes) == 0:
+        return np.zeros((0, size, size), np.float32)
+    masks = Tensor(gt_masks[:, None].astype(np.float32))
+    rois = np.concatenate([matched[:, None].astype(np.float32), boxes], axis=1)
+    cut = roi_align(masks, rois, size, 1.0, sampling_ratio=2, aligned=False).numpy()[:, 0]
+    return (cut >= 0.5).astype(np.float32)
+
+
+class RoIHeads(nn.Module):
+    def __init__(self, cfg, in_channels):
+        super().__init__()
+        self.cfg = cfg
+        self.box_head = BoxHead(in_channels, cfg.box_pool, cfg.box_fc, cfg.num_classes)
+        self.mask_head = MaskHead(in_channels, cfg.mask_channels, cfg.mask_convs, cfg.num_classes)
+        self.coder = BoxCoder(cfg.box_weights, cfg.bbox_xform_clip)
+
+    # ------------------------------------------------------------------ training
+    def _sample(self, proposals, targets, rng):
+        """Add the ground truth to the proposals, label them (IoU ≥ 0.5 foreground) and sample
+        ``box_batch_per_image`` with at most 25% foreground, per image."""
+        cfg = self.cfg
+        out = []
+        for props, t in zip(proposals, targets, strict=True):
+            gt = t["boxes"].astype(np.float32)
+            props = np.concatenate([props, gt]) if len(props) else gt
+            matches = match(box_iou(gt, props), cfg.box_fg_iou, cfg.box_bg_iou)
+            labels = np.where(matches >= 0, t["labels"][np.maximum(matches, 0)], 0).astype(np.int64)
+            labels[matches == BETWEEN] = -1
+            labels[matches == BELOW_LOW] = 0
+            pos, neg = sample_balanced(labels, cfg.box_batch_per_image, cfg.box_positive_fraction, rng)
+            idx = np.concatenate([pos, neg])
+            out.append((props[idx], labels[idx], np.maximum(matches[idx], 0), len(pos)))
+        return out
+
+    def losses(self, features, proposals, targets, rng):
+        cfg = self.cfg
+        samples = self._sample(proposals, targets, rng)
+        rois = to_rois([s[0] for s in samples])
+        labels = np.concatenate([s[1] for s in samples])
+        class_logits, box_deltas = self.box_head(pool_features(features, rois, cfg.box_pool, cfg))
+        loss_cls = cross_entropy(class_logits, labels)
+
+        # Box regression: only foreground, only the deltas of the true class.
+        fg = np.flatnonzero(labels > 0)
+        reg_t = [self.coder.encode(t["boxes"][m[:n]].astype(np.float32), b[:n])
+                 for (b, _, m, n), t in zip(samples, targets, strict=True)]  # fmt: skip
+        if len(fg):
+            cols = (labels[fg, None] * 4 + np.arange(4)).astype(np.int64)
+            pred = box_deltas[fg[:, None], cols]
+            target = np.concatenate(reg_t).astype(pred.dtype)
+            loss_box = smooth_l1_loss(pred, target, beta=1 / 9, reduction="sum") / len(labels)
+        else:
+            loss_box = (box_deltas * 0).sum()
+
+        # Masks: foreground proposals only, target cut from the matched ground-truth mask.
+        fg_boxes = [b[:n] for b, _, _, n in samples]
+        fg_match = [m[:n] for _, _, m, n in samples]
+        if len(fg):
+            pooled = pool_features(features, to_rois(fg_boxes), cfg.mask_pool, cfg)
+            logits = self.mask_head(pooled)
+            target = np.concatenate([
+                mask_targets(t["masks"], m, b, cfg.mask_size)
+                for b, m, t in zip(fg_boxes, fg_match, targets, strict=True)
+            ])  # fmt: skip
+            loss_mask = self.mask_loss(logits, labels[fg], target)
+        else:
+            loss_mask = (box_deltas * 0).sum()
+        return {"loss_classifier": loss_cls, "loss_box_reg": loss_box, "loss_mask": loss_mask}
+
+    def mask_loss(self, logits, labels, target):
+        """sigmoid: mean BCE on the true class's channel only (classes do not compete);
+        softmax: per-pixel cross-entropy over all classes (mask pixels → true class, rest → 0)."""
+        P = len(labels)
+        if self.cfg.mask_loss == "sigmoid":
+            picked = logits[np.arange(P), labels]
+            return binary_cross_entropy_with_logits(picked, target.astype(logits.dtype))
+        classes = (target > 0.5) * labels[:, None, None]
+        return cross_entropy(logits, classes.astype(np.int64))
+
+    # ------------------------------------------------------------------ inference
+    def detect(self, features, proposals, image_size):
+        """Per image: boxes ``(D, 4)``, labels ``(D,)``, scores ``(D,)`` and soft masks
+        ``(D, 28, 28)`` for the predicted class."""
+        cfg = self.cfg
+        rois = to_rois(proposals)
+        logits, deltas = self.box_head(pool_features(features, rois, cfg.box_pool, cfg))
+        scores = logits.softmax(axis=1).numpy()
+        deltas = deltas.numpy()
+        C = cfg.num_classes
+        results, start = [], 0
+        for props in proposals:
+            k = len(props)
+            s = scores[start : start + k]
+            d = deltas[start : start + k].reshape(k * C, 4)
+            boxes = self.coder.decode(d, np.repeat(props, C, axis=0)).reshape(k, C, 4)
+            start += k
+            boxes = clip_boxes_to_image(boxes.reshape(-1, 4), image_size).reshape(k, C, 4)
+            # Every (proposal, foreground class) pair is a candidate detection.
+            boxes, s = boxes[:, 1:].reshape(-1, 4), s[:, 1:].reshape(-1)
+            labels = np.tile(np.arange(1, C), k)
+            keep = np.flatnonzero(s > cfg.score_thresh)
+            keep = keep[remove_small_boxes(boxes[keep], 1e-2)]
+            boxes, s, labels = boxes[keep], s[keep], labels[keep]
+            keep = batched_nms(boxes, s, labels, cfg.nms_thresh)[: cfg.detections_per_image]
+            results.append({"boxes": boxes[keep].astype(np.float32), "scores": s[keep].astype(np.float32),
+                            "labels": labels[keep].astype(np.int64)})  # fmt: skip
+        self._predict_masks(features, results)
+        return results
+
+    def _predict_masks(self, features, results):
+        cfg = self.cfg
+        rois = to_rois([r["boxes"] for r in results])
+        if len(rois) == 0:
+            for r in results:
+                r["mask_probs"] = np.zeros((0, cfg.mask_size, cfg.mask_size), np.float32)
+            return
+        logits = self.mask_head(pool_features(features, rois, cfg.mask_pool, cfg))
+        if cfg.mask_loss == "sigmoid":
+            probs = logits.sigmoid().numpy()
+        else:
+            probs = logits.softmax(axis=1).numpy()
+        labels = np.concatenate([r["labels"] for r in results])
+        probs = probs[np.arange(len(labels)), labels]
+        start = 0
+        for r in results:
+            r["mask_probs"] = probs[start : start + len(r["labels"])]
+            start += len(r["labels"])
