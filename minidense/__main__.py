@@ -40,6 +40,23 @@ def _cmd_train_unet(args):
     print(f"checkpoint, curves.png and predictions.png are in {args.out}/")
 
 
+def _cmd_train_maskrcnn(args):
+    from .experiments.maskrcnn import print_results, train_maskrcnn
+
+    r = train_maskrcnn(args.pooler, args.stride, args.mask_loss, epochs=args.epochs, out=args.out,
+                       resume=args.resume, seed=args.seed, preset_name=args.preset, lr=args.lr)  # fmt: skip
+    print_results(r, f"Mask R-CNN ({args.pooler}, stride {args.stride}, {args.mask_loss} masks)")
+    print(f"trained in {r['seconds']:.0f} s; checkpoint, curves.png and predictions.png in {args.out}/")
+
+
+def _cmd_ablate(args):
+    from .experiments.ablation import run_ablation
+
+    report = run_ablation(args.preset, args.seeds, tuple(args.strides), args.out)
+    print(report.text)
+    print(f"\nresults.json, results.csv, report.txt and ablation.png are in {args.out}/")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m minidense",
@@ -67,6 +84,27 @@ def build_parser():
     tu.add_argument("--out", default="runs/unet", help="folder for checkpoint, curves and pictures")
     tu.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     tu.set_defaults(func=_cmd_train_unet)
+
+    tm = sub.add_parser("train-maskrcnn", help="train the small Mask R-CNN on procedural shapes")
+    tm.add_argument("--pooler", choices=("roipool", "roiwarp", "roialign"), default="roialign")
+    tm.add_argument("--stride", type=int, choices=(16, 32), default=16)
+    tm.add_argument("--mask-loss", choices=("sigmoid", "softmax"), default="sigmoid")
+    tm.add_argument("--preset", choices=("fast", "quick", "default"), default=None,
+                    help="data and schedule size (default: 'default', or 'fast' with MINIDENSE_FAST=1)")
+    tm.add_argument("--epochs", type=_non_negative, default=None)
+    tm.add_argument("--lr", type=float, default=2e-3)
+    tm.add_argument("--seed", type=int, default=0)
+    tm.add_argument("--out", default="runs/maskrcnn", help="folder for checkpoint and pictures")
+    tm.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    tm.set_defaults(func=_cmd_train_maskrcnn)
+
+    ab = sub.add_parser("ablate", help="RoIPool vs RoIWarp vs RoIAlign, softmax vs sigmoid masks")
+    ab.add_argument("--preset", choices=("tiny", "quick", "full"), default="quick",
+                    help="quick: minutes, one seed; full: longer training, three seeds")
+    ab.add_argument("--seeds", type=_positive, default=None, help="seeds per variant")
+    ab.add_argument("--strides", type=int, nargs="+", choices=(16, 32), default=[16, 32])
+    ab.add_argument("--out", default="runs/ablation", help="results folder (also the resume point)")
+    ab.set_defaults(func=_cmd_ablate)
     return parser
 
 

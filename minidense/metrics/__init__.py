@@ -1,4 +1,5 @@
-"""Evaluation metrics: semantic segmentation (confusion matrix, IoU, mIoU, accuracies)."""
+"""Evaluation metrics: semantic segmentation (confusion matrix, IoU, mIoU, accuracies) and
+COCO-style box and mask AP (as pycocotools computes it)."""
 
 from .segmentation import (
     SegmentationMeter,
@@ -11,9 +12,14 @@ from .segmentation import (
     pixel_accuracy,
 )
 
-# TODO: re-export the COCO-style box/mask AP from .coco once minidense/metrics/coco.py lands.
+from .coco import COCOEvaluator, box_iou_xywh, coco_ap, format_table, mask_iou
 
 __all__ = [
+    "COCOEvaluator",
+    "coco_ap",
+    "format_table",
+    "box_iou_xywh",
+    "mask_iou",
     "SegmentationMeter",
     "class_accuracy",
     "confusion_matrix",

@@ -1,0 +1,130 @@
+"""Train and evaluate the small Mask R-CNN: ``train-maskrcnn``, and the unit the ablation repeats."""
+
+import os
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import optim
+from ..data import DataLoader, ShapesInstances
+from ..data.shapes import CLASS_NAMES
+from ..metrics.coco import COCOEvaluator, format_table
+from ..models.maskrcnn import MaskRCNN, MaskRCNNConfig
+from ..tensor import manual_seed
+from .training import check_finite, fast_mode, load_run, prepare_out_dir, save_run
+
+
+def preset(name=None):
+    """Data and schedule sizes: "fast" (tests/CI), "quick" (minutes), "default"."""
+    name = name or ("fast" if fast_mode() else "default")
+    presets = {
+        "fast": dict(n_train=8, n_test=4, image_size=64, epochs=1, batch_size=4),
+        "quick": dict(n_train=160, n_test=50, image_size=96, epochs=6, batch_size=4),
+        "default": dict(n_train=400, n_test=100, image_size=128, epochs=8, batch_size=4),
+    }
+    if name not in presets:
+        raise ValueError(f"preset must be one of {tuple(presets)}, got {name!r}")
+    return presets[name]
+
+
+def evaluate_maskrcnn(model, dataset, batch_size=4):
+    """COCO box and mask AP of ``model`` on ``dataset``; returns (results, a few predictions)."""
+    ev = COCOEvaluator(num_classes=dataset.num_classes, iou_type=("bbox", "segm"))
+    shown = []
+    for start in range(0, len(dataset), batch_size):
+        samples = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        images = np.stack([s[0] for s in samples])
+        preds = model.predict(images)
+        for k, ((image, target), pred) in enumerate(zip(samples, preds, strict=True)):
+            ev.add(start + k, pred, target)
+            if len(shown) < 4:
+                shown.append((image, target, pred))
+    return ev.summarize(), shown
+
+
+def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=None, out=None,
+                   resume=False, seed=0, preset_name=None, n_train=None, n_test=None,
+                   image_size=None, batch_size=None, lr=2e-3, progress=True, plots=True,
+                   bar=None):  # fmt: skip
+    """Train one Mask R-CNN variant on procedural shapes and evaluate it.
+
+    Returns {"bbox": {AP, AP50, ...}, "segm": {...}, "history": [...], "seconds": s, "model": m}.
+    ``bar``: an outer tqdm bar to advance instead of drawing one (the ablation's overall bar).
+    """
+    p = preset(preset_name)
+    n_train, n_test = n_train or p["n_train"], n_test or p["n_test"]
+    image_size, batch_size = image_size or p["image_size"], batch_size or p["batch_size"]
+    epochs = p["epochs"] if epochs is None else epochs
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    cfg = MaskRCNNConfig(stride=stride, pooler=pooler, mask_loss=mask_loss)
+    config = dict(cfg.to_dict(), seed=seed, n_train=n_train, image_size=image_size,
+                  batch_size=batch_size)  # fmt: skip
+    if out is not None:
+        prepare_out_dir(out)
+
+    manual_seed(seed)
+    train_set = ShapesInstances(n_train, image_size=image_size, seed=seed)
+    test_set = ShapesInstances(n_test, image_size=image_size, seed=seed + 10_000)
+    model = MaskRCNN(cfg)
+    loader = DataLoader(train_set, batch_size, shuffle=True, seed=seed, hflip=True)
+    opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = optim.WarmupCosine(opt, total_steps=max(epochs * len(loader), 1),
+                               warmup_steps=min(2 * len(loader), 50), min_lr=lr * 0.02)  # fmt: skip
+
+    start, history = 0, []
+    if resume:
+        if out is None or not os.path.exists(os.path.join(out, "checkpoint.npz")):
+            raise ValueError("--resume needs an --out directory that holds a checkpoint.npz")
+        start, history = load_run(out, model, opt, config, sched)
+    loader.set_epoch(start)
+
+    own_bar = bar is None
+    if own_bar:
+        bar = tqdm(total=epochs * len(loader), initial=start * len(loader), disable=not progress,
+                   desc=f"mask r-cnn {pooler} s{stride} {mask_loss}", unit="step")  # fmt: skip
+    t0 = time.perf_counter()
+    for epoch in range(start, epochs):
+        # The samplers draw from a per-epoch stream, so a resumed run repeats them exactly.
+        rng = np.random.default_rng([seed, epoch])
+        sums = {}
+        for step, (images, targets) in enumerate(loader):
+            losses = model(images, targets, rng=rng)
+            check_finite(losses, step, epoch)
+            total = sum(losses.values())
+            opt.zero_grad()
+            total.backward()
+            optim.clip_grad_norm_(list(model.parameters()), 10.0)
+            opt.step()
+            sched.step()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{total.item():.3f}")
+        history.append({"epoch": epoch + 1, **{k: v / max(len(loader), 1) for k, v in sums.items()}})
+        if own_bar:
+            parts = "  ".join(f"{k[5:]} {v:.3f}" for k, v in history[-1].items() if k != "epoch")
+            bar.write(f"epoch {epoch + 1}/{epochs}  {parts}")
+        if out is not None:
+            save_run(out, model, opt, epoch + 1, history, config, sched)
+    if own_bar:
+        bar.close()
+    seconds = time.perf_counter() - t0
+
+    results, shown = evaluate_maskrcnn(model, test_set)
+    results.update(history=history, seconds=seconds, model=model)
+    if out is not None and plots:
+        from ..viz.detection import plot_detections
+        from ..viz.segmentation import plot_curves
+
+        images, targets, preds = zip(*shown, strict=True)
+        plot_detections(images, preds, targets, CLASS_NAMES, path=os.path.join(out, "predictions.png"))
+        if history:
+            plot_curves(history, path=os.path.join(out, "curves.png"))
+    return results
+
+
+def print_results(results, title="Mask R-CNN"):
+    print(f"{title}: held-out COCO AP")
+    print(format_table({k: results[k] for k in ("bbox", "segm") if k in results}))

@@ -1,0 +1,45 @@
+"""Pictures of detections: boxes, labels, scores and masks drawn on images."""
+
+import numpy as np
+
+from .segmentation import PALETTE, _figure, _save, to_rgb
+
+
+def draw_instances(ax, image, boxes, labels, masks=None, scores=None, class_names=None, alpha=0.45):
+    """Draw one image's instances on a matplotlib axis."""
+    from matplotlib.patches import Rectangle
+
+    rgb = to_rgb(image).copy()
+    if masks is not None:
+        for m, lab in zip(masks, labels, strict=True):
+            m = np.asarray(m, dtype=bool)
+            rgb[m] = rgb[m] * (1 - alpha) + PALETTE[1 + lab % (len(PALETTE) - 1)] * alpha
+    ax.imshow(rgb)
+    for k, (box, lab) in enumerate(zip(boxes, labels, strict=True)):
+        colour = PALETTE[1 + lab % (len(PALETTE) - 1)]
+        x1, y1, x2, y2 = box
+        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=1.5, ec=colour))
+        name = class_names[lab] if class_names is not None else str(lab)
+        text = name if scores is None else f"{name} {scores[k]:.2f}"
+        ax.text(x1, y1 - 1, text, color="white", fontsize=7, va="bottom",
+                bbox=dict(facecolor=colour, alpha=0.8, pad=1, lw=0))  # fmt: skip
+    ax.set_axis_off()
+
+
+def plot_detections(images, predictions, targets=None, class_names=None, path=None):
+    """One row per image: ground truth (if given) and predictions side by side."""
+    cols = 2 if targets is not None else 1
+    fig, axes = _figure(len(images), cols, scale=3)
+    for i, image in enumerate(images):
+        p = predictions[i]
+        if targets is not None:
+            t = targets[i]
+            draw_instances(axes[i, 0], image, t["boxes"], t["labels"], t.get("masks"),
+                           class_names=class_names)  # fmt: skip
+        draw_instances(axes[i, cols - 1], image, p["boxes"], p["labels"], p.get("masks"),
+                       p.get("scores"), class_names)  # fmt: skip
+    if targets is not None:
+        axes[0, 0].set_title("ground truth")
+    axes[0, cols - 1].set_title("prediction")
+    fig.tight_layout()
+    return _save(fig, path)
