@@ -201,10 +201,12 @@ class Tensor:
         """Numbers and arrays meet a tensor in its own dtype; tensors must match exactly."""
         if isinstance(other, Tensor):
             return other
+        if self.dtype.kind == "f":
+            # Cast straight from the user's value: through the float32 default, a Python float
+            # would be rounded before a float64 tensor sees it (x * 0.1 ≠ x * 0.1 in float64).
+            return Tensor._wrap(_to_array(other, dtype=self.dtype, name="operand"))
         arr = _to_array(other, name="operand")
-        if self.dtype.kind == "f" and arr.dtype.kind in "biuf":
-            arr = arr.astype(self.dtype)
-        elif self.dtype.kind != "f" and arr.dtype.kind == "f":
+        if arr.dtype.kind == "f":
             arr = arr.astype(np.float32)
         return Tensor._wrap(arr)
 
@@ -247,8 +249,8 @@ class Tensor:
     def __pow__(self, exponent):
         from .ops import elementwise as E
 
-        if isinstance(exponent, Tensor):
-            return E.Pow.apply(self, exponent)
+        if isinstance(exponent, Tensor) or np.ndim(exponent) > 0:
+            return E.Pow.apply(self, self._operand(exponent))
         return E.PowScalar.apply(self, float(exponent))
 
     def __rpow__(self, base):
@@ -493,7 +495,10 @@ def ones_like(t, requires_grad=False):
 
 
 def arange(*args, dtype=None):
-    return Tensor(np.arange(*args), dtype=dtype)
+    data = np.arange(*args)
+    if dtype is None and data.dtype.kind == "f":
+        data = data.astype(np.float32)  # float arguments: the float32 default, as everywhere
+    return Tensor(data, dtype=dtype)
 
 
 def randn(*shape, dtype=None, requires_grad=False, generator=None):

@@ -1,7 +1,21 @@
 """Elementwise arithmetic. Broadcasting is free: the engine sums gradients back to input shapes."""
 
+import numpy as np
+
 from ..autograd import Function
 from ..backend import array_module
+
+
+def _check_broadcast(name, *arrays):
+    """NumPy's own error names neither the op nor both shapes clearly; say all three."""
+    shapes = [tuple(a.shape) for a in arrays]
+    if all(s == shapes[0] for s in shapes):
+        return  # the common case, no work
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        listed = " and ".join(str(s) for s in shapes)
+        raise ValueError(f"cannot broadcast shapes {listed} in {name}") from None
 
 
 class Add(Function):
@@ -9,6 +23,7 @@ class Add(Function):
 
     @staticmethod
     def forward(ctx, a, b):
+        _check_broadcast("Add", a, b)
         return a + b
 
     @staticmethod
@@ -33,6 +48,7 @@ class Mul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
+        _check_broadcast("Mul", a, b)
         ctx.save_for_backward(a, b)
         return a * b
 
@@ -47,6 +63,7 @@ class Div(Function):
 
     @staticmethod
     def forward(ctx, a, b):
+        _check_broadcast("Div", a, b)
         ctx.save_for_backward(a, b)
         return a / b
 
@@ -79,6 +96,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
+        _check_broadcast("Pow", a, b)
         out = a**b
         ctx.save_for_backward(a, b, out)
         return out
@@ -159,6 +177,7 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, cond, a, b):
+        _check_broadcast("Where", cond, a, b)
         xp = array_module(a)
         ctx.save_for_backward(cond)
         return xp.where(cond, a, b)

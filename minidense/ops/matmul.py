@@ -19,6 +19,12 @@ class MatMul(Function):
                 f"{'second-to-last' if b.ndim > 1 else 'only'} dimension, got shapes "
                 f"{a.shape} and {b.shape}"
             )
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(
+                f"matmul: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast"
+            ) from None
         ctx.save_for_backward(a, b)
         return array_module(a).matmul(a, b)
 

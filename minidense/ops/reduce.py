@@ -2,6 +2,8 @@
 
 import builtins
 
+import numpy as np
+
 from ..autograd import Function
 from ..backend import array_module
 
@@ -10,12 +12,12 @@ def _axes(axis, ndim):
     """Normalise ``axis`` (None, int or tuple) to a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
     out = []
     for a in axes:
-        if not isinstance(a, int) or not -ndim <= a < builtins.max(ndim, 1):
+        if not isinstance(a, int | np.integer) or not -ndim <= a < builtins.max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(a % builtins.max(ndim, 1))
+        out.append(int(a) % builtins.max(ndim, 1))
     return tuple(sorted(set(out)))
 
 

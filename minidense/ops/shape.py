@@ -126,7 +126,11 @@ def flatten(x, start_dim=0, end_dim=-1):
         return reshape(x, (1,))
     s = _check_dim(start_dim, x.ndim, "start_dim")
     e = _check_dim(end_dim, x.ndim, "end_dim")
-    return reshape(x, x.shape[:s] + (-1 if x.size else 0,) + x.shape[e + 1 :])
+    if s > e:
+        raise ValueError(f"flatten: start_dim ({start_dim}) comes after end_dim ({end_dim})")
+    # The merged size, not -1: -1 is ambiguous when another axis is 0, e.g. (0, 3) from dim 1.
+    merged = int(np.prod(x.shape[s : e + 1], dtype=np.int64))
+    return reshape(x, x.shape[:s] + (merged,) + x.shape[e + 1 :])
 
 
 def permute(x, axes):
