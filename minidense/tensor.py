@@ -174,7 +174,10 @@ class Tensor:
     def astype(self, dtype):
         from .ops import shape as S
 
-        return S.Cast.apply(self, np.dtype(dtype))
+        dtype = np.dtype(dtype)
+        if dtype == np.float16 or dtype.kind not in _ALLOWED_KINDS:
+            raise TypeError(f"dtype must be float32, float64, an integer type or bool, got {dtype}")
+        return S.Cast.apply(self, dtype)
 
     def float(self):
         return self.astype(np.float32)
@@ -210,53 +213,72 @@ class Tensor:
             arr = arr.astype(np.float32)
         return Tensor._wrap(arr)
 
+    def _pair(self, other, reflected=False):
+        """(left, right) operands of a binary op. An integer side meeting a float side is cast to
+        the float dtype first, as PyTorch does (int + 0.5 is float32, not NumPy's float64)."""
+        other = self._operand(other)
+        a, b = (other, self) if reflected else (self, other)
+        if a.dtype.kind != "f" and b.dtype.kind == "f":
+            a = Tensor._wrap(a.data.astype(b.dtype))
+        elif b.dtype.kind != "f" and a.dtype.kind == "f":
+            b = Tensor._wrap(b.data.astype(a.dtype))
+        return a, b
+
     def __add__(self, other):
         from .ops import elementwise as E
 
-        return E.Add.apply(self, self._operand(other))
+        return E.Add.apply(*self._pair(other))
 
     def __radd__(self, other):
         from .ops import elementwise as E
 
-        return E.Add.apply(self._operand(other), self)
+        return E.Add.apply(*self._pair(other, reflected=True))
 
     def __sub__(self, other):
-        return self + (-self._operand(other))
+        a, b = self._pair(other)
+        return a + (-b)
 
     def __rsub__(self, other):
-        return self._operand(other) + (-self)
+        a, b = self._pair(other, reflected=True)
+        return a + (-b)
 
     def __mul__(self, other):
         from .ops import elementwise as E
 
-        return E.Mul.apply(self, self._operand(other))
+        return E.Mul.apply(*self._pair(other))
 
     def __rmul__(self, other):
         from .ops import elementwise as E
 
-        return E.Mul.apply(self._operand(other), self)
+        return E.Mul.apply(*self._pair(other, reflected=True))
 
     def __truediv__(self, other):
         from .ops import elementwise as E
 
-        return E.Div.apply(self, self._operand(other))
+        a, b = self._pair(other)
+        if a.dtype.kind != "f":  # true division of integers gives floats: float32 by default
+            a, b = a.astype(np.float32), b.astype(np.float32)
+        return E.Div.apply(a, b)
 
     def __rtruediv__(self, other):
-        from .ops import elementwise as E
-
-        return E.Div.apply(self._operand(other), self)
+        a, b = self._pair(other, reflected=True)
+        return a / b
 
     def __pow__(self, exponent):
         from .ops import elementwise as E
 
-        if isinstance(exponent, Tensor) or np.ndim(exponent) > 0:
-            return E.Pow.apply(self, self._operand(exponent))
-        return E.PowScalar.apply(self, float(exponent))
+        if isinstance(exponent, int | float | np.integer | np.floating):
+            if self.dtype.kind != "f":  # integers stay integers for integer powers, as PyTorch
+                if float(exponent).is_integer() and exponent >= 0:
+                    return Tensor._wrap(self.data ** int(exponent))
+                return self.astype(np.float32) ** exponent
+            return E.PowScalar.apply(self, float(exponent))
+        return E.Pow.apply(*self._pair(exponent))
 
     def __rpow__(self, base):
         from .ops import elementwise as E
 
-        return E.Pow.apply(self._operand(base), self)
+        return E.Pow.apply(*self._pair(base, reflected=True))
 
     def __matmul__(self, other):
         from .ops import matmul as M

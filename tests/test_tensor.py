@@ -413,3 +413,22 @@ def test_shapes_that_do_not_broadcast_are_a_value_error_naming_them():
         md.ones(2, 3, 4) @ md.ones(3, 4, 5)
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 3\)"):
         md.ones(2, 3) @ md.ones(2, 3)
+
+
+def test_integer_tensors_promote_like_pytorch():
+    """int (op) float gives the float side's dtype (float32 by default), never NumPy's float64."""
+    i = md.tensor([1, 2, 3])
+    f64 = md.tensor([1.0, 2.0, 3.0], dtype="float64")
+    assert (i + 0.5).dtype == np.float32
+    assert (0.5 * i).dtype == np.float32
+    assert (i / 2).dtype == np.float32
+    assert (i**0.5).dtype == np.float32
+    assert (i * f64).dtype == np.float64
+    assert (i**2).dtype == np.int64 and (i**2).tolist() == [1, 4, 9]
+    assert (2 - i).dtype == np.int64 and (2 - i).tolist() == [1, 0, -1]
+    np.testing.assert_allclose((i / 2).numpy(), [0.5, 1.0, 1.5])
+
+
+def test_astype_refuses_float16():
+    with pytest.raises(TypeError, match="float16"):
+        md.tensor([1.0]).astype(np.float16)
