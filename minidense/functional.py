@@ -4,9 +4,19 @@ Each one validates its arguments and calls a ``Function`` from ``minidense.ops``
 """
 
 from .ops.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .ops.boxes import (
+    BoxCoder,
+    batched_nms,
+    box_area,
+    box_iou,
+    clip_boxes_to_image,
+    nms,
+    remove_small_boxes,
+)
 from .ops.elementwise import clamp, maximum, minimum, where
 from .ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, smooth_l1_loss
 from .ops.reduce import max, mean, min, sum
+from .ops.roi import roi_align, roi_pool, roi_warp
 from .ops.shape import cat, concat, flatten, pad, permute, reshape, stack, transpose
 
 __all__ = [
@@ -16,6 +26,9 @@ __all__ = [
     "sum", "mean", "max", "min",
     "reshape", "flatten", "permute", "transpose", "concat", "cat", "stack", "pad",
     "exp", "log", "sqrt", "abs", "matmul",
+    "roi_align", "roi_pool", "roi_warp",
+    "nms", "batched_nms", "box_iou", "box_area", "clip_boxes_to_image", "remove_small_boxes",
+    "BoxCoder",
 ]  # fmt: skip
 
 

@@ -51,7 +51,8 @@ def evaluate(model, dataset, batch_size=8):
             if len(samples) < 4:
                 samples.extend(zip(images, labels, pred, strict=True))
     model.train()
-    return meter.mean_iou(), meter.pixel_accuracy(), meter.iou_per_class(), samples[:4]
+    m = meter.compute()
+    return m["mean_iou"], m["pixel_accuracy"], m["iou_per_class"], samples[:4]
 
 
 def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, resume=False,

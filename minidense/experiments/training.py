@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-from .. import tensor as _tensor
 from ..checkpoint import load_checkpoint, save_checkpoint
+from ..tensor import default_generator
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -50,7 +50,7 @@ def save_run(out_dir, model, optimizer, epoch, history, config, scheduler=None):
     extra = {
         "history": history,
         "config": config,
-        "rng": _tensor.default_generator().bit_generator.state,
+        "rng": default_generator().bit_generator.state,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
     }
     save_checkpoint(os.path.join(out_dir, CHECKPOINT), model.state_dict(), optimizer.state_dict(),
@@ -74,7 +74,7 @@ def load_run(out_dir, model, optimizer, config, scheduler=None):
     if scheduler is not None and extra.get("scheduler"):
         scheduler.load_state_dict(extra["scheduler"])
     if extra.get("rng"):
-        _tensor.default_generator().bit_generator.state = extra["rng"]
+        default_generator().bit_generator.state = extra["rng"]
     return int(ckpt["epoch"]), extra.get("history", [])
 
 

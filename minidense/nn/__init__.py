@@ -19,9 +19,10 @@ from .layers import (
     Upsample,
 )
 from .module import Module, ModuleList, Parameter, Sequential
+from .roi import RoIAlign, RoIPool, RoIWarp
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "init",
     "Conv2d", "ConvTranspose2d", "Linear", "BatchNorm2d", "GroupNorm", "ReLU", "LeakyReLU",
-    "Sigmoid", "Tanh", "Identity", "Dropout", "MaxPool2d", "AvgPool2d", "MaxUnpool2d", "Upsample",
+    "Sigmoid", "Tanh", "Identity", "Dropout", "MaxPool2d", "AvgPool2d", "MaxUnpool2d", "Upsample", "RoIAlign", "RoIPool", "RoIWarp",
 ]  # fmt: skip

@@ -1,0 +1,253 @@
+"""RoI pooling ops: ``roi_pool``, ``roi_warp``, ``roi_align`` (torchvision names and semantics).
+
+Each cuts a fixed ``(PH, PW)`` grid of features out of a feature map for every box. A box is given
+in input-image pixels and ``spatial_scale`` maps it onto the feature map: a 224 x 224 image under
+a stride-16 backbone gives a 14 x 14 map, so ``spatial_scale = 14 / 224 = 1/16`` and the box
+``(32, 48, 96, 112)`` covers cells ``(2, 3)`` to ``(6, 7)``.
+
+Gradients flow to the features only; the boxes are treated as constants (as in torchvision).
+The kernels are in ``minidense.kernels.roi``.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from ..autograd import Function
+from ..kernels import roi as K
+from ..kernels._targets import is_device_array
+from ..tensor import Tensor
+
+__all__ = ["roi_pool", "roi_align", "roi_warp", "RoIPoolFn", "RoIAlignFn"]
+
+
+class RoIAlignFn(Function):
+    """RoIAlign (``quantize=False``) or RoIWarp (``quantize=True``) on raw arrays.
+
+    out[k, c, ph, pw] = mean over the bin's samples s of Σ_i w_i(s) · x[n_k, c, y_i(s), x_i(s)],
+    so grad_x[n_k, c, y_i, x_i] += w_i(s) · grad_out[k, c, ph, pw] / count.
+    """
+
+    @staticmethod
+    def forward(ctx, x, rois, output_size, spatial_scale, sampling_ratio, aligned, quantize):
+        ctx.save_for_backward(rois)
+        ctx.args = (x.shape, spatial_scale, sampling_ratio, aligned, quantize)
+        return K._roi_align_forward(
+            x, rois, output_size, spatial_scale, sampling_ratio, aligned, quantize
+        )
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (rois,) = ctx.saved_tensors
+        shape, scale, sampling_ratio, aligned, quantize = ctx.args
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = K._roi_align_backward(
+                grad_out, rois, shape, scale, sampling_ratio, aligned, quantize
+            )
+        return gx, None, None, None, None, None, None
+
+
+class RoIPoolFn(Function):
+    """RoIPool on raw arrays: out = max over the bin; grad_x[argmax] += grad_out."""
+
+    @staticmethod
+    def forward(ctx, x, rois, output_size, spatial_scale):
+        out, argmax = K.roi_pool_forward(x, rois, output_size, spatial_scale)
+        ctx.save_for_backward(argmax, rois)
+        ctx.in_shape = x.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        argmax, rois = ctx.saved_tensors
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = K.roi_pool_backward(grad_out, argmax, rois, ctx.in_shape)
+        return gx, None, None, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument checks and box conversion
+# ---------------------------------------------------------------------------------------------
+
+
+def _raw(a):
+    return a.data if isinstance(a, Tensor) else a
+
+
+def _check_input(input, fn):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fn}: input must be a minidense Tensor, got {type(input).__name__}")
+    if input.ndim != 4:
+        raise ValueError(f"{fn}: input must have shape (N, C, H, W), got shape {input.shape}")
+    if input.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{fn}: input must be float32 or float64, got {input.dtype}")
+
+
+def _check_output_size(output_size, fn):
+    sizes = (output_size, output_size) if _is_int(output_size) else output_size
+    if not (isinstance(sizes, (tuple, list)) and len(sizes) == 2 and all(map(_is_int, sizes))):
+        raise TypeError(f"{fn}: output_size must be an int or a pair of ints, got {output_size!r}")
+    if min(sizes) <= 0:
+        raise ValueError(f"{fn}: output_size must be positive, got {output_size!r}")
+    return int(sizes[0]), int(sizes[1])
+
+
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _check_scale(spatial_scale, fn):
+    if not isinstance(spatial_scale, numbers.Real) or isinstance(spatial_scale, bool):
+        raise TypeError(f"{fn}: spatial_scale must be a number, got {spatial_scale!r}")
+    if not (math.isfinite(spatial_scale) and spatial_scale > 0):
+        raise ValueError(f"{fn}: spatial_scale must be positive and finite, got {spatial_scale}")
+    return float(spatial_scale)
+
+
+def _check_sampling_ratio(sampling_ratio, fn):
+    if not _is_int(sampling_ratio):
+        raise TypeError(
+            f"{fn}: sampling_ratio must be an int (<= 0 means adaptive), got {sampling_ratio!r}"
+        )
+    return int(sampling_ratio)
+
+
+def _boxes_to_rois(boxes, dtype, fn):
+    """``(K, 5)`` rows ``(batch_index, x1, y1, x2, y2)`` from either accepted box format.
+
+    A list/tuple of per-image ``(K_i, 4)`` boxes becomes rows with batch index i (torchvision's
+    ``convert_boxes_to_roi_format``). Device boxes stay on the device.
+    """
+    if isinstance(boxes, (list, tuple)):
+        parts = [_raw(b) for b in boxes]
+        for i, b in enumerate(parts):
+            if not hasattr(b, "shape") or len(b.shape) != 2 or b.shape[1] != 4:
+                shape = tuple(b.shape) if hasattr(b, "shape") else type(b).__name__
+                raise ValueError(f"{fn}: boxes[{i}] must have shape (K_i, 4), got {shape}")
+        on_device = [is_device_array(b) for b in parts]
+        if any(on_device):
+            if not all(on_device):
+                raise ValueError(f"{fn}: the boxes in the list must all be on one device")
+            from numba import cuda  # a small host round trip: K x 4 numbers
+
+            host = _boxes_to_rois([b.copy_to_host() for b in parts], dtype, fn)
+            return cuda.to_device(host)
+        rows = [
+            np.concatenate([np.full((len(b), 1), i, dtype=dtype), np.asarray(b, dtype=dtype)], 1)
+            for i, b in enumerate(parts)
+        ]
+        return np.concatenate(rows, 0) if rows else np.zeros((0, 5), dtype=dtype)
+    rois = _raw(boxes)
+    if not hasattr(rois, "shape"):
+        raise TypeError(
+            f"{fn}: boxes must be a Tensor/array of shape (K, 5) or a list of (K_i, 4), "
+            f"got {type(boxes).__name__}"
+        )
+    if len(rois.shape) != 2 or rois.shape[1] != 5:
+        raise ValueError(
+            f"{fn}: boxes must have shape (K, 5) as (batch_index, x1, y1, x2, y2), "
+            f"or be a list of (K_i, 4) per image; got shape {tuple(rois.shape)}"
+        )
+    if is_device_array(rois):
+        return rois  # the CUDA kernels read either float dtype
+    rois = np.asarray(rois)
+    if rois.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: boxes must be numeric, got dtype {rois.dtype}")
+    return rois.astype(dtype, copy=False)
+
+
+def _check_rois(rois, N, fn):
+    """Value checks on host RoIs (device RoIs are not copied back just to be checked)."""
+    if is_device_array(rois) or len(rois) == 0:
+        return
+    bad = ~np.isfinite(rois).all(axis=1)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{fn}: boxes row {k} has a NaN or infinite value: {rois[k].tolist()}")
+    batch = rois[:, 0]
+    bad = (batch != np.floor(batch)) | (batch < 0) | (batch >= N)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{fn}: boxes row {k} has batch index {batch[k]}, expected an integer in [0, {N})"
+        )
+    bad = (rois[:, 3] < rois[:, 1]) | (rois[:, 4] < rois[:, 2])
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{fn}: boxes row {k} is (batch, x1, y1, x2, y2) = {rois[k].tolist()}, "
+            "expected x2 >= x1 and y2 >= y1"
+        )
+
+
+def _prepare(input, boxes, fn):
+    _check_input(input, fn)
+    x = input.data
+    rois = _boxes_to_rois(boxes, np.dtype(x.dtype), fn)
+    if is_device_array(x) != is_device_array(rois):
+        where = lambda a: "cuda" if is_device_array(a) else "cpu"  # noqa: E731
+        raise ValueError(
+            f"{fn}: input is on {where(x)!r} but boxes are on {where(rois)!r}; move one with .to()"
+        )
+    _check_rois(rois, x.shape[0], fn)
+    return rois
+
+
+# ---------------------------------------------------------------------------------------------
+# Public functions
+# ---------------------------------------------------------------------------------------------
+
+
+def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    """RoIAlign (Mask R-CNN): average of bilinear samples in each bin, no quantisation.
+
+    Args:
+        input (Tensor[N, C, H, W]): float32 or float64 features.
+        boxes (Tensor[K, 5] or list of Tensor[L, 4]): ``(batch_index, x1, y1, x2, y2)`` rows, or
+            one ``(x1, y1, x2, y2)`` array per image; in input-image pixels. Converted to the
+            input's dtype; no gradient flows to them.
+        output_size (int or (int, int)): ``(PH, PW)``.
+        spatial_scale (float): feature cells per image pixel, e.g. 1/16 for a stride-16 map.
+        sampling_ratio (int): samples per bin and axis; ``<= 0`` takes ``ceil(roi_size / PH)``.
+        aligned (bool): shift the box by -0.5 cell so samples sit on pixel centres (Detectron2).
+    Returns:
+        Tensor[K, C, PH, PW]
+    """
+    fn = "roi_align"
+    size = _check_output_size(output_size, fn)
+    scale = _check_scale(spatial_scale, fn)
+    sr = _check_sampling_ratio(sampling_ratio, fn)
+    rois = _prepare(input, boxes, fn)
+    return RoIAlignFn.apply(input, rois, size, scale, sr, bool(aligned), False)
+
+
+def roi_warp(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    """RoIWarp: round the box to the feature grid (``round(x * spatial_scale)``), then sample it
+    exactly as :func:`roi_align` does. The middle row of the Mask R-CNN RoI ablation: bilinear
+    sampling, but the quantisation of RoIPool. Same arguments and output as :func:`roi_align`.
+    """
+    fn = "roi_warp"
+    size = _check_output_size(output_size, fn)
+    scale = _check_scale(spatial_scale, fn)
+    sr = _check_sampling_ratio(sampling_ratio, fn)
+    rois = _prepare(input, boxes, fn)
+    return RoIAlignFn.apply(input, rois, size, scale, sr, bool(aligned), True)
+
+
+def roi_pool(input, boxes, output_size, spatial_scale=1.0):
+    """RoIPool (Fast R-CNN): round the box to whole cells, split it into bins, take each bin's max.
+
+    Args:
+        input (Tensor[N, C, H, W]), boxes (Tensor[K, 5] or list of Tensor[L, 4]), output_size,
+        spatial_scale: as in :func:`roi_align`.
+    Returns:
+        Tensor[K, C, PH, PW]; an empty bin (box outside the map) gives 0 and no gradient.
+    """
+    fn = "roi_pool"
+    size = _check_output_size(output_size, fn)
+    scale = _check_scale(spatial_scale, fn)
+    rois = _prepare(input, boxes, fn)
+    return RoIPoolFn.apply(input, rois, size, scale)
