@@ -61,17 +61,18 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m minidense",
         description="minidense: dense prediction (segmentation) from scratch, on NumPy and Numba.",
+        allow_abbrev=False,  # a typo such as --epoch must fail, not silently mean --epochs
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    demo = sub.add_parser("demo", help="train a small U-Net on procedural shapes and print its mIoU")
+    demo = sub.add_parser("demo", allow_abbrev=False, help="train a small U-Net on procedural shapes and print its mIoU")
     demo.add_argument("--epochs", type=_non_negative, default=None, help="epochs (default: preset)")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.add_argument("--out", default=None, help="optional folder for curves/predictions/checkpoint")
     demo.set_defaults(func=_cmd_demo)
 
-    tu = sub.add_parser("train-unet", help="train U-Net, SegNet or FCN on a procedural dataset")
+    tu = sub.add_parser("train-unet", allow_abbrev=False, help="train U-Net, SegNet or FCN on a procedural dataset")
     tu.add_argument("--model", choices=("unet", "segnet", "fcn"), default="unet")
     tu.add_argument("--dataset", choices=("shapes", "cells"), default="shapes")
     tu.add_argument("--upsampling", choices=("bilinear", "transposed", "nearest"), default="bilinear",
@@ -85,7 +86,7 @@ def build_parser():
     tu.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     tu.set_defaults(func=_cmd_train_unet)
 
-    tm = sub.add_parser("train-maskrcnn", help="train the small Mask R-CNN on procedural shapes")
+    tm = sub.add_parser("train-maskrcnn", allow_abbrev=False, help="train the small Mask R-CNN on procedural shapes")
     tm.add_argument("--pooler", choices=("roipool", "roiwarp", "roialign"), default="roialign")
     tm.add_argument("--stride", type=int, choices=(16, 32), default=16)
     tm.add_argument("--mask-loss", choices=("sigmoid", "softmax"), default="sigmoid")
@@ -98,7 +99,7 @@ def build_parser():
     tm.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     tm.set_defaults(func=_cmd_train_maskrcnn)
 
-    ab = sub.add_parser("ablate", help="RoIPool vs RoIWarp vs RoIAlign, softmax vs sigmoid masks")
+    ab = sub.add_parser("ablate", allow_abbrev=False, help="RoIPool vs RoIWarp vs RoIAlign, softmax vs sigmoid masks")
     ab.add_argument("--preset", choices=("tiny", "quick", "full"), default="quick",
                     help="quick: minutes, one seed; full: longer training, three seeds")
     ab.add_argument("--seeds", type=_positive, default=None, help="seeds per variant")
