@@ -9,7 +9,9 @@ def conv_bn_relu(c_in, c_out, kernel_size=3, norm="batch"):
     if norm == "batch":
         layers.append(nn.BatchNorm2d(c_out))
     elif norm == "group":
-        layers.append(nn.GroupNorm(min(8, c_out), c_out))
+        # Up to 8 groups; the count must divide the channels (12 channels → 6 groups).
+        groups = next(g for g in range(min(8, c_out), 0, -1) if c_out % g == 0)
+        layers.append(nn.GroupNorm(groups, c_out))
     elif norm is not None:
         raise ValueError(f"norm must be 'batch', 'group' or None, got {norm!r}")
     layers.append(nn.ReLU())

@@ -192,6 +192,9 @@ class LeakyReLU(Module):
     def forward(self, x):
         return A.leaky_relu(x, self.negative_slope)
 
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
 
 class Identity(Module):
     def forward(self, x):
@@ -246,6 +249,9 @@ class AvgPool2d(Module):
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                           self.count_include_pad)  # fmt: skip
 
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+
 
 class MaxUnpool2d(Module):
     """Inverse of MaxPool2d(return_indices=True): values back at their remembered positions."""
@@ -258,6 +264,9 @@ class MaxUnpool2d(Module):
         from ..ops.pool import max_unpool2d
 
         return max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
 
 
 class Upsample(Module):

@@ -65,6 +65,10 @@ class MaskRCNNConfig:
             raise ValueError(f"mask_loss must be one of {MASK_LOSSES}, got {self.mask_loss!r}")
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
             raise ValueError(f"num_classes must be >= 2 (background included), got {self.num_classes}")
+        if self.mask_size != 2 * self.mask_pool:  # the mask head upsamples once, by 2
+            raise ValueError(
+                f"mask_size must be 2 * mask_pool = {2 * self.mask_pool}, got {self.mask_size}"
+            )
         if len(self.widths) < self.num_stages:
             raise ValueError(f"widths needs {self.num_stages} entries for stride {self.stride}")
 

@@ -15,7 +15,7 @@ def match(iou, high, low, allow_low_quality=False):
     gets at least one anchor even when none reaches ``high`` (the RPN's rule).
     """
     G, M = iou.shape
-    if G == 0:
+    if G == 0 or M == 0:  # nothing to match (and the reductions below need both axes)
         return np.full(M, BELOW_LOW, dtype=np.int64)
     best = iou.argmax(axis=0)
     best_iou = iou.max(axis=0)

@@ -35,7 +35,13 @@ class MaskRCNN(nn.Module):
         self.roi_heads = RoIHeads(config, self.backbone.out_channels)
 
     def _features(self, images):
-        x = images if isinstance(images, Tensor) else Tensor(np.asarray(images))
+        if isinstance(images, Tensor):
+            x = images
+        else:  # a float array (NumPy's float64 default too) joins the model's dtype
+            x = np.asarray(images)
+            if x.dtype.kind == "f":
+                x = x.astype(next(self.parameters()).dtype)
+            x = Tensor(x)
         check_image_batch(x, self.cfg.in_channels, "MaskRCNN")
         return self.backbone(x - 0.5), x.shape[2:]
 

@@ -66,12 +66,16 @@ class MaskHead(nn.Module):
 
 def mask_targets(gt_masks, matched, boxes, size):
     """Cut each matched ground-truth mask to its proposal box with roi_align at ``size``×``size``
-    and threshold at 0.5 → ``(P, size, size)`` float {0, 1}."""
+    and threshold at 0.5 → ``(P, size, size)`` float {0, 1}.
+
+    ``aligned=True`` because boxes have exclusive x2/y2 (pixel i spans [i, i + 1)): the -0.5 shift
+    puts samples on pixel centres, so the box of a rectangle mask cuts ones up to its edges (with
+    ``aligned=False`` the last row and column would sample half outside and come out 0)."""
     if len(boxes) == 0:
         return np.zeros((0, size, size), np.float32)
     masks = Tensor(gt_masks[:, None].astype(np.float32))
     rois = np.concatenate([matched[:, None].astype(np.float32), boxes], axis=1)
-    cut = roi_align(masks, rois, size, 1.0, sampling_ratio=2, aligned=False).numpy()[:, 0]
+    cut = roi_align(masks, rois, size, 1.0, sampling_ratio=2, aligned=True).numpy()[:, 0]
     return (cut >= 0.5).astype(np.float32)
 
 
@@ -93,7 +97,9 @@ class RoIHeads(nn.Module):
             gt = t["boxes"].astype(np.float32)
             props = np.concatenate([props, gt]) if len(props) else gt
             matches = match(box_iou(gt, props), cfg.box_fg_iou, cfg.box_bg_iou)
-            labels = np.where(matches >= 0, t["labels"][np.maximum(matches, 0)], 0).astype(np.int64)
+            # An image without objects has no labels to index: everything is background.
+            gt_labels = t["labels"][np.maximum(matches, 0)] if len(gt) else np.zeros(len(matches))
+            labels = np.where(matches >= 0, gt_labels, 0).astype(np.int64)
             labels[matches == BETWEEN] = -1
             labels[matches == BELOW_LOW] = 0
             pos, neg = sample_balanced(labels, cfg.box_batch_per_image, cfg.box_positive_fraction, rng)
@@ -107,7 +113,8 @@ class RoIHeads(nn.Module):
         rois = to_rois([s[0] for s in samples])
         labels = np.concatenate([s[1] for s in samples])
         class_logits, box_deltas = self.box_head(pool_features(features, rois, cfg.box_pool, cfg))
-        loss_cls = cross_entropy(class_logits, labels)
+        # No RoI at all (no proposals, no ground truth): a mean over nothing would be NaN.
+        loss_cls = cross_entropy(class_logits, labels) if len(labels) else (class_logits * 0).sum()
 
         # Box regression: only foreground, only the deltas of the true class.
         fg = np.flatnonzero(labels > 0)

@@ -1,0 +1,436 @@
+"""Mask R-CNN components: anchors, matching, sampling, proposals, mask targets and pasting, the
+mask losses, gradchecks through each pooler, and the whole model's training and inference."""
+
+import math
+
+import numpy as np
+import pytest
+
+import minidense as md
+from minidense.data.shapes import ShapesInstances
+from minidense.models.maskrcnn import MaskRCNN, MaskRCNNConfig
+from minidense.models.maskrcnn.anchors import base_anchors, grid_anchors
+from minidense.models.maskrcnn.matching import BELOW_LOW, BETWEEN, match, sample_balanced
+from minidense.models.maskrcnn.paste import paste_masks
+from minidense.models.maskrcnn.roi_heads import MaskHead, RoIHeads, mask_targets, pool_features
+from minidense.models.maskrcnn.rpn import RPN
+
+SMALL = dict(
+    widths=(8, 16, 16, 16, 16), rpn_channels=16, box_fc=32, mask_channels=8, mask_convs=1,
+    mask_pool=7, mask_size=14, rpn_batch_per_image=64, box_batch_per_image=32,
+    rpn_pre_nms_top_n_train=100, rpn_post_nms_top_n_train=30,
+    rpn_pre_nms_top_n_test=60, rpn_post_nms_top_n_test=20, detections_per_image=10,
+)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- anchors
+
+
+def test_base_anchors_sizes_and_ratios():
+    a = base_anchors((16,), (0.5, 1.0, 2.0))
+    # ratio = h/w: w = 16/√r, h = 16·√r, centred on 0, rounded to whole pixels.
+    np.testing.assert_array_equal(
+        a, [[-11, -6, 11, 6], [-8, -8, 8, 8], [-6, -11, 6, 11]]
+    )  # fmt: skip
+    a = base_anchors((8, 32), (1.0, 4.0))
+    np.testing.assert_array_equal(
+        a, [[-4, -4, 4, 4], [-16, -16, 16, 16], [-2, -8, 2, 8], [-8, -32, 8, 32]]
+    )  # fmt: skip
+    w, h = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
+    np.testing.assert_allclose(np.sqrt(w * h), [8, 32, 8, 32])  # area kept across ratios
+    np.testing.assert_allclose(h / w, [1, 1, 4, 4])
+
+
+def test_grid_anchors_count_order_and_centres():
+    sizes, ratios, stride = (16, 32), (0.5, 1.0, 2.0), 8
+    H, W, A = 3, 4, 6
+    g = grid_anchors((H, W), stride, sizes, ratios)
+    assert g.shape == (H * W * A, 4) and g.dtype == np.float32
+    cell = base_anchors(sizes, ratios)
+    per_cell = g.reshape(H, W, A, 4)
+    for y in range(H):
+        for x in range(W):
+            # Cell (y, x): the base anchors moved to (x·stride, y·stride), row-major.
+            np.testing.assert_array_equal(
+                per_cell[y, x], cell + [x * stride, y * stride, x * stride, y * stride]
+            )
+    centres = (g[:, :2] + g[:, 2:]) / 2
+    assert np.all(centres % stride == 0)
+    assert set(map(tuple, centres[::A])) == {
+        (x * stride, y * stride) for y in range(H) for x in range(W)
+    }
+
+
+def test_rpn_head_outputs_flatten_in_anchor_order():
+    from minidense.models.maskrcnn.rpn import flatten_head_outputs
+
+    N, A, H, W = 2, 3, 2, 4
+    n, a, y, x = np.meshgrid(*map(np.arange, (N, A, H, W)), indexing="ij")
+    code = n * 1000 + a * 100 + y * 10 + x  # every value says where it came from
+    deltas = np.stack([code * 10 + j for j in range(4)], axis=2).reshape(N, 4 * A, H, W)
+    obj, d = flatten_head_outputs(md.tensor(code.astype(float)), md.tensor(deltas.astype(float)))
+    assert obj.shape == (N, H * W * A) and d.shape == (N, H * W * A, 4)
+    for i, (yy, xx, aa) in enumerate(np.ndindex(H, W, A)):  # cell-major, A per cell
+        assert obj.numpy()[1, i] == 1000 + aa * 100 + yy * 10 + xx
+        np.testing.assert_array_equal(
+            d.numpy()[1, i], (1000 + aa * 100 + yy * 10 + xx) * 10 + np.arange(4)
+        )
+
+
+# ------------------------------------------------------------------------------- matching
+
+
+def test_match_thresholds():
+    iou = np.array([[0.9, 0.5, 0.1, 0.2, 0.7], [0.3, 0.6, 0.05, 0.3, 0.1]])
+    m = match(iou, high=0.7, low=0.3)
+    # ≥ high matched (0.7 included); [low, high) ignored (0.3 included); < low background.
+    np.testing.assert_array_equal(m, [0, BETWEEN, BELOW_LOW, BETWEEN, 0])
+
+
+def test_match_low_quality_with_ties():
+    iou = np.array([
+        [0.9, 0.1, 0.2, 0.0, 0.0],
+        [0.2, 0.4, 0.1, 0.4, 0.0],  # best 0.4, reached twice: both columns matched
+        [0.1, 0.45, 0.05, 0.0, 0.0],  # best 0.45 at column 1, which gt 1 also wants
+    ])  # fmt: skip
+    m = match(iou, 0.7, 0.3)
+    np.testing.assert_array_equal(m, [0, BETWEEN, BELOW_LOW, BETWEEN, BELOW_LOW])
+    m = match(iou, 0.7, 0.3, allow_low_quality=True)
+    # Column 1 goes to its own best ground truth (2), as torchvision's matcher does; column 3
+    # is gt 1's tie; the zero-IoU column 4 stays background.
+    np.testing.assert_array_equal(m, [0, 2, BELOW_LOW, 1, BELOW_LOW])
+    # A ground truth that touches nothing gets no match.
+    iou = np.array([[0.0, 0.0], [0.8, 0.1]])
+    np.testing.assert_array_equal(match(iou, 0.7, 0.3, True), [1, BELOW_LOW])
+
+
+def test_match_without_ground_truth_or_candidates():
+    np.testing.assert_array_equal(match(np.zeros((0, 3)), 0.7, 0.3, True), [BELOW_LOW] * 3)
+    assert match(np.zeros((2, 0)), 0.7, 0.3, True).shape == (0,)
+
+
+def test_sample_balanced():
+    labels = np.array([1] * 10 + [0] * 30 + [-1] * 20 + [2] * 5)
+    pos, neg = sample_balanced(labels, 16, 0.25, np.random.default_rng(0))
+    assert len(pos) == 4 and len(neg) == 12  # at most a quarter positive, the rest negative
+    assert (labels[pos] >= 1).all() and (labels[neg] == 0).all()
+    assert len(set(pos)) == 4 and len(set(neg)) == 12
+    # Few positives: the batch fills up with negatives.
+    few = np.array([1, 0, 0, 0, 0, 0, 0, 0, -1, -1])
+    pos, neg = sample_balanced(few, 6, 0.5, np.random.default_rng(1))
+    assert list(pos) == [0] and len(neg) == 5 and not set(neg) & {8, 9}
+    # Not enough of anything: everything usable, never an ignored one.
+    pos, neg = sample_balanced(few, 100, 0.5, np.random.default_rng(1))
+    assert list(pos) == [0] and list(neg) == list(range(1, 8))
+    # Deterministic for a seeded generator, different for another seed.
+    a = sample_balanced(labels, 16, 0.25, np.random.default_rng(7))
+    b = sample_balanced(labels, 16, 0.25, np.random.default_rng(7))
+    c = sample_balanced(labels, 16, 0.25, np.random.default_rng(8))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+# ------------------------------------------------------------------------------- proposals
+
+
+def test_rpn_propose_topk_clip_nms():
+    cfg = MaskRCNNConfig(
+        rpn_pre_nms_top_n_train=4, rpn_post_nms_top_n_train=2, rpn_nms=0.5, rpn_min_size=1.0
+    )
+    rpn = RPN(cfg, 4)
+    anchors = np.array(
+        [
+            [0, 0, 10, 10],  # score 0.9: kept first
+            [1, 0, 11, 10],  # 0.8: IoU 0.82 with the first → suppressed
+            [-5, 20, 10, 40],  # 0.7: clipped to (0, 20, 10, 32), kept second
+            [20, 20, 30, 30],  # 0.6: kept third, but post-NMS top-2 drops it
+            [15, 0, 25, 10],  # 0.1: outside the pre-NMS top 4
+        ],
+        np.float32,
+    )  # fmt: skip
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.1]], np.float32)
+    deltas = np.zeros((1, 5, 4), np.float32)
+    (props,) = rpn._propose(scores, deltas, anchors, (32, 32))
+    np.testing.assert_array_equal(props, [[0, 0, 10, 10], [0, 20, 10, 32]])
+    # Deltas move the boxes (dx = 0.1 shifts by a tenth of the width); a box clipped to zero area
+    # is dropped; at test time the larger top-k lets the lowest-scoring box in.
+    deltas[0, 0] = [0.1, 0, 0, 0]
+    anchors[2] = [40, 40, 50, 50]
+    rpn.eval()
+    (props,) = rpn._propose(scores, deltas, anchors, (32, 32))
+    # Box 0 moved exactly onto box 1, which NMS then suppresses.
+    np.testing.assert_allclose(
+        props, [[1, 0, 11, 10], [20, 20, 30, 30], [15, 0, 25, 10]], atol=1e-5
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- masks
+
+
+def rect_mask(h, w, box):
+    x1, y1, x2, y2 = box
+    m = np.zeros((1, h, w), np.uint8)
+    m[0, y1:y2, x1:x2] = 1  # exclusive x2/y2, as the dataset's boxes
+    return m
+
+
+@pytest.mark.parametrize("size", [8, 28])
+def test_mask_targets_crop(size):
+    box = (6, 4, 16, 12)
+    gt = rect_mask(20, 20, box)
+    full = mask_targets(gt, np.array([0]), np.array([box], np.float32), size)[0]
+    assert full.shape == (size, size)
+    assert set(np.unique(full)) == ({1.0} if size == 8 else {0.0, 1.0})
+    # With bins finer than a pixel, bilinear smoothing of the mask's corner falls below 0.5 in
+    # the four corner cells only; every edge row and column (the half-pixel test) is ones.
+    zeros = {tuple(ij) for ij in np.argwhere(full == 0)}
+    assert zeros <= {(0, 0), (0, size - 1), (size - 1, 0), (size - 1, size - 1)}
+    assert full[-1, 1:-1].all() and full[1:-1, -1].all() and full[0, 1:-1].all()
+    # Proposal moved right by half its width: the left half lies on the mask.
+    shifted = mask_targets(gt, np.array([0]), np.array([[11, 4, 21, 12]], np.float32), size)[0]
+    h = size // 2
+    assert (shifted[:, h:] == 0).all()
+    assert shifted[1:-1, :h].all() and shifted[:, 1 : h - 1].all()
+    # Each proposal reads the ground truth it is matched with.
+    two = np.concatenate([gt, rect_mask(20, 20, (0, 0, 3, 3))])
+    out = mask_targets(two, np.array([1, 0]), np.array([box, box], np.float32), size)
+    assert out[0].sum() == 0 and (out[1] == full).all()
+    assert mask_targets(gt, np.zeros(0, int), np.zeros((0, 4), np.float32), size).shape == (
+        0, size, size,
+    )  # fmt: skip
+
+
+def test_paste_masks_covers_the_box():
+    ones = np.ones((2, 28, 28), np.float32)
+    boxes = np.array([[10, 10, 30, 30], [-10, 50, 20, 80]], np.float32)
+    out = paste_masks(ones, boxes, (64, 64))
+    assert out.shape == (2, 64, 64) and out.dtype == bool
+    expected = np.zeros((64, 64), bool)
+    expected[10:30, 10:30] = True
+    np.testing.assert_array_equal(out[0], expected)
+    # Partly outside: clipped to the image; nothing outside the box (grown by one pixel).
+    inside = np.zeros((64, 64), bool)
+    inside[49:, :21] = True
+    assert not (out[1] & ~inside).any()
+    assert out[1][50:, :20].mean() > 0.95
+    # A soft mask that is 1 on its left half fills the box's left half.
+    half = np.zeros((1, 28, 28), np.float32)
+    half[:, :, :14] = 1
+    out = paste_masks(half, boxes[:1], (64, 64))[0]
+    assert out[12:28, 10:19].all() and not out[:, 21:].any()
+    assert paste_masks(np.zeros((0, 28, 28)), np.zeros((0, 4)), (8, 9)).shape == (0, 8, 9)
+
+
+# ------------------------------------------------------------------------------- mask loss
+
+
+def heads(**kw):
+    return RoIHeads(MaskRCNNConfig(num_classes=3, **kw), 4)
+
+
+def bce(x, t):
+    return np.mean(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))
+
+
+def test_sigmoid_mask_loss_uses_only_the_true_class():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 3, 4, 4))
+    labels = np.array([2, 1])
+    target = (rng.uniform(size=(2, 4, 4)) > 0.5).astype(np.float32)
+    h = heads(mask_loss="sigmoid")
+    loss = h.mask_loss(md.tensor(logits), labels, target).item()
+    expected = bce(logits[[0, 1], [2, 1]], target)
+    assert loss == pytest.approx(expected, rel=1e-12)
+    other = logits.copy()
+    other[0, [0, 1]] += 5.0
+    other[1, [0, 2]] -= 3.0
+    assert h.mask_loss(md.tensor(other), labels, target).item() == loss
+    other[0, 2] += 0.1
+    assert h.mask_loss(md.tensor(other), labels, target).item() != loss
+
+
+def test_softmax_mask_loss_depends_on_all_classes():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(2, 3, 4, 4))
+    labels = np.array([2, 1])
+    target = (rng.uniform(size=(2, 4, 4)) > 0.5).astype(np.float32)
+    h = heads(mask_loss="softmax")
+    loss = h.mask_loss(md.tensor(logits), labels, target).item()
+    # Per-pixel softmax over classes; mask pixels belong to the true class, the rest to 0.
+    cls = (target > 0.5) * labels[:, None, None]
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -np.take_along_axis(logp, cls[:, None], axis=1).mean()
+    assert loss == pytest.approx(expected, rel=1e-12)
+    other = logits.copy()
+    other[0, 1] += 1.0  # a class that is neither the target nor background
+    assert h.mask_loss(md.tensor(other), labels, target).item() != pytest.approx(loss)
+
+
+@pytest.mark.parametrize("pooler", ["roipool", "roiwarp", "roialign"])
+@pytest.mark.parametrize("mask_loss", ["sigmoid", "softmax"])
+def test_gradcheck_pool_maskhead_loss(pooler, mask_loss):
+    cfg = MaskRCNNConfig(num_classes=3, pooler=pooler, mask_loss=mask_loss, mask_pool=4,
+                         mask_size=8, mask_channels=2, mask_convs=1)  # fmt: skip
+    md.manual_seed(0)
+    head = MaskHead(2, cfg.mask_channels, cfg.mask_convs, cfg.num_classes).double()
+    roi_heads = RoIHeads(cfg, 2)
+    rng = np.random.default_rng(2)
+    # Distinct values: RoIPool's max has no ties, so its gradient is well defined.
+    feats = md.tensor((rng.permutation(32) + rng.uniform(0.1, 0.9, 32)).reshape(1, 2, 4, 4) / 32,
+                      requires_grad=True)  # fmt: skip
+    rois = np.array([[0, 3.3, 5.1, 40.7, 50.2], [0, 20.5, 10.2, 60.1, 33.3]])  # stride 16 → 4×4
+    labels = np.array([1, 2])
+    target = (rng.uniform(size=(2, 8, 8)) > 0.5).astype(np.float64)
+
+    def loss(f):
+        logits = head(pool_features(f, rois, cfg.mask_pool, cfg))
+        assert logits.shape == (2, 3, 8, 8)
+        return roi_heads.mask_loss(logits, labels, target)
+
+    assert md.gradcheck(loss, [feats])
+    loss(feats).backward()
+    assert np.abs(feats.grad.numpy()).sum() > 0
+
+
+# ------------------------------------------------------------------------------- whole model
+
+
+@pytest.fixture(scope="module")
+def batch():
+    ds = ShapesInstances(3, image_size=64, seed=1, max_shapes=2, size_range=(0.2, 0.4))
+    items = [ds[i] for i in range(len(ds))]
+    return np.stack([im for im, _ in items]), [t for _, t in items]
+
+
+def test_training_step_losses_and_a_short_run_learns(batch):
+    images, targets = batch
+    md.manual_seed(0)
+    model = MaskRCNN(**SMALL)
+    opt = md.optim.Adam(model.parameters(), lr=3e-3)
+    rng = np.random.default_rng(0)
+    totals = []
+    for _ in range(15):
+        losses = model(images, targets, rng=rng)
+        assert set(losses) == {
+            "loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"
+        }  # fmt: skip
+        assert all(v.size == 1 and math.isfinite(v.item()) for v in losses.values())
+        total = sum(losses.values())
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        totals.append(total.item())
+    assert np.mean(totals[-3:]) < 0.8 * np.mean(totals[:3]), totals
+    # The trained model predicts; it says so per image, with consistent shapes.
+    results = model.predict(images)
+    assert model.training  # predict restores the mode
+    assert len(results) == len(images)
+    C = model.cfg.num_classes
+    for r in results:
+        D = len(r["boxes"])
+        assert 0 < D <= model.cfg.detections_per_image
+        assert r["boxes"].shape == (D, 4) and r["boxes"].dtype == np.float32
+        assert r["labels"].shape == (D,) and ((r["labels"] >= 1) & (r["labels"] < C)).all()
+        assert r["scores"].shape == (D,) and (np.diff(r["scores"]) <= 0).all()
+        assert r["masks"].shape == (D, 64, 64) and r["masks"].dtype == bool
+        b = r["boxes"]
+        assert (b[:, :2] >= 0).all() and (b[:, 2] <= 64).all() and (b[:, 3] <= 64).all()
+        assert (b[:, 2:] >= b[:, :2]).all()
+
+
+def test_image_without_objects_trains():
+    md.manual_seed(1)
+    model = MaskRCNN(**SMALL)
+    images = np.random.default_rng(0).uniform(size=(2, 3, 64, 64)).astype(np.float32)
+    empty = {"boxes": np.zeros((0, 4), np.float32), "labels": np.zeros(0, np.int64),
+             "masks": np.zeros((0, 64, 64), np.uint8)}  # fmt: skip
+    losses = model(images, [empty, empty], rng=np.random.default_rng(0))
+    assert losses["loss_mask"].item() == 0 and losses["loss_rpn_box_reg"].item() == 0
+    sum(losses.values()).backward()
+    assert model.rpn.head.cls_logits.weight.grad is not None
+    # No proposals either (all filtered as too small): no RoI at all, still finite losses.
+    model = MaskRCNN(**dict(SMALL, rpn_min_size=1000.0))
+    losses = model(images, [empty, empty], rng=np.random.default_rng(0))
+    assert all(math.isfinite(v.item()) for v in losses.values())
+    assert losses["loss_classifier"].item() == 0
+    sum(losses.values()).backward()
+    # ...and inference then finds nothing, with well-formed empty results.
+    (r,) = model.predict(images[:1])
+    assert r["boxes"].shape == (0, 4) and r["masks"].shape == (0, 64, 64)
+    assert r["labels"].shape == r["scores"].shape == (0,)
+
+
+def test_eval_and_train_modes(batch):
+    images, _ = batch
+    md.manual_seed(2)
+    model = MaskRCNN(**SMALL)
+    with pytest.raises(ValueError, match="needs targets"):
+        model(images)
+    model.eval()
+    results = model(images[:1])  # eval without targets = predict
+    assert isinstance(results, list) and len(results) == 1
+    assert set(results[0]) == {"boxes", "labels", "scores", "masks"}
+    assert not model.training
+    # predict on a Tensor works the same way, and a float64 array joins the model's float32.
+    again = model.predict(md.tensor(images[:1]))
+    np.testing.assert_array_equal(again[0]["boxes"], results[0]["boxes"])
+    again = model.predict(images[:1].astype(np.float64))
+    np.testing.assert_array_equal(again[0]["boxes"], results[0]["boxes"])
+
+
+def bad_targets(batch, field, value):
+    images, targets = batch
+    t = [dict(x) for x in targets]
+    t[0][field] = value(t[0])
+    return images, t
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("labels", lambda t: np.full_like(t["labels"], 4), "labels'\\] must be in 1..3"),
+        ("labels", lambda t: np.zeros_like(t["labels"]), "labels'\\] must be in 1..3"),
+        ("labels", lambda t: t["labels"].astype(np.float32), "labels'\\] must be"),
+        ("masks", lambda t: t["masks"][:, :32], "masks'\\] must have shape"),
+        ("boxes", lambda t: t["boxes"][:, [2, 1, 0, 3]] + [[0, 0, -1, 0]], "boxes'\\].*x2 >= x1"),
+        ("boxes", lambda t: np.where(np.eye(len(t["boxes"]), 4) > 0, np.nan, t["boxes"]),
+         "boxes'\\] must be finite"),
+        ("boxes", lambda t: t["boxes"][:, :3], "boxes'\\] must be finite \\(K, 4\\)"),
+    ],
+)  # fmt: skip
+def test_targets_validation(batch, field, value, message):
+    images, targets = bad_targets(batch, field, value)
+    model = MaskRCNN(**SMALL)
+    with pytest.raises(ValueError, match=r"targets\[0\]\['" + message):
+        model(images, targets)
+
+
+def test_targets_structure_errors(batch):
+    images, targets = batch
+    model = MaskRCNN(**SMALL)
+    with pytest.raises(ValueError, match="one dict per image"):
+        model(images, targets[:2])
+    with pytest.raises(ValueError, match="has no 'masks' entry"):
+        model(images, [{k: v for k, v in t.items() if k != "masks"} for t in targets])
+    with pytest.raises(TypeError, match="float images"):
+        model((images * 255).astype(np.uint8), targets)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="stride must be 16 or 32, got 8"):
+        MaskRCNNConfig(stride=8)
+    with pytest.raises(ValueError, match="pooler must be one of.*'foo'"):
+        MaskRCNNConfig(pooler="foo")
+    with pytest.raises(ValueError, match="mask_loss must be one of.*'bar'"):
+        MaskRCNNConfig(mask_loss="bar")
+    with pytest.raises(ValueError, match="num_classes"):
+        MaskRCNNConfig(num_classes=1)
+    with pytest.raises(ValueError, match="mask_size must be 2 \\* mask_pool = 14, got 28"):
+        MaskRCNNConfig(mask_pool=7)
+    with pytest.raises(ValueError, match="widths needs 5 entries"):
+        MaskRCNNConfig(stride=32, widths=(8, 8, 8, 8))
+    with pytest.raises(TypeError, match="not both"):
+        MaskRCNN(MaskRCNNConfig(), stride=32)
+    cfg = MaskRCNNConfig(stride=32, pooler="roipool")
+    assert cfg.num_stages == 5 and cfg.to_dict()["anchor_ratios"] == [0.5, 1.0, 2.0]
+    assert MaskRCNN(cfg).backbone.stride == 32
