@@ -13,11 +13,14 @@ from .ops.boxes import (
     nms,
     remove_small_boxes,
 )
+from .ops.conv import conv2d, conv_transpose2d
 from .ops.elementwise import clamp, maximum, minimum, where
 from .ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, smooth_l1_loss
+from .ops.pool import avg_pool2d, max_pool2d, max_unpool2d
 from .ops.reduce import max, mean, min, sum
 from .ops.roi import roi_align, roi_pool, roi_warp
 from .ops.shape import cat, concat, flatten, pad, permute, reshape, stack, transpose
+from .ops.upsample import bed_of_nails, bilinear_kernel, interpolate
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
@@ -26,6 +29,8 @@ __all__ = [
     "sum", "mean", "max", "min",
     "reshape", "flatten", "permute", "transpose", "concat", "cat", "stack", "pad",
     "exp", "log", "sqrt", "abs", "matmul",
+    "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "max_unpool2d",
+    "interpolate", "bed_of_nails", "bilinear_kernel",
     "roi_align", "roi_pool", "roi_warp",
     "nms", "batched_nms", "box_iou", "box_area", "clip_boxes_to_image", "remove_small_boxes",
     "BoxCoder",

@@ -1,0 +1,304 @@
+"""conv2d and conv_transpose2d: loop references, gradchecks, CUDA (simulator) vs CPU, errors."""
+
+import os
+import sys
+
+import numba
+import numpy as np
+import pytest
+from numba import cuda
+
+import minidense
+from minidense.kernels import conv as K
+from minidense.ops.conv import conv2d, conv_transpose2d
+from minidense.tensor import Tensor
+from tests.reference_dense import conv2d_ref, conv_transpose2d_ref
+
+REAL_GPU = os.environ.get("MINIDENSE_TEST_GPU") == "1"
+
+
+def layout(a, kind):
+    """The same values as ``a`` with contiguous, channels-last (permuted) or gapped strides."""
+    if kind == "permuted":
+        return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    if kind == "strided":
+        big = np.zeros((*a.shape[:-1], 2 * a.shape[-1]), dtype=a.dtype)
+        big[..., ::2] = a
+        return big[..., ::2]
+    return a
+
+
+@pytest.fixture
+def fast_simulator():
+    """The simulator's block manager polls its threads; a short GIL switch interval helps."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    yield
+    sys.setswitchinterval(old)
+
+
+# (x shape, weight shape, stride, padding, dilation, groups)
+CONV_CASES = [
+    ((2, 3, 5, 6), (4, 3, 3, 3), 1, 1, 1, 1),  # odd sizes, "same" padding
+    ((1, 4, 7, 6), (6, 2, 3, 2), (2, 1), (1, 0), (1, 2), 2),  # groups, rectangular everything
+    ((2, 2, 6, 6), (3, 2, 2, 2), 3, 0, 1, 1),  # stride > kernel
+    ((1, 2, 7, 7), (2, 1, 3, 3), 1, 2, 2, 2),  # dilation, depthwise
+    ((1, 3, 1, 1), (5, 3, 1, 1), 1, 0, 1, 1),  # 1x1 map and kernel
+    ((1, 2, 3, 3), (2, 2, 3, 3), 1, 0, 1, 1),  # output size 1
+    ((1, 2, 4, 5), (3, 2, 3, 3), 2, 3, 1, 1),  # padding larger than the kernel's half
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["contiguous", "permuted", "strided"])
+def test_conv2d_forward_matches_reference(case, dtype, kind):
+    xs, ws, s, p, d, g = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    out = conv2d(Tensor(layout(x, kind)), Tensor(w), Tensor(b), s, p, d, g)
+    assert out.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out.data, conv2d_ref(x, w, b, s, p, d, g), rtol=tol, atol=tol)
+
+
+# (x shape, weight shape, stride, padding, output_padding, groups, dilation)
+TRANSPOSED_CASES = [
+    ((2, 3, 4, 5), (3, 2, 3, 3), 2, 1, 1, 1, 1),
+    ((1, 4, 3, 3), (4, 1, 2, 3), (2, 3), (0, 1), (1, 2), 2, 1),
+    ((1, 2, 3, 4), (2, 3, 3, 3), 1, 0, 0, 1, 2),  # dilation
+    ((1, 2, 3, 3), (2, 2, 3, 3), 1, 0, 1, 1, 2),  # output_padding >= stride, < dilation
+    ((1, 2, 1, 1), (2, 3, 1, 1), 1, 0, 0, 1, 1),  # 1x1
+    ((1, 1, 4, 4), (1, 1, 4, 4), 2, 1, 0, 1, 1),  # FCN's 2x upsampling geometry
+]
+
+
+@pytest.mark.parametrize("case", TRANSPOSED_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["contiguous", "permuted"])
+def test_conv_transpose2d_forward_matches_reference(case, dtype, kind):
+    xs, ws, s, p, op, g, d = case
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[1] * g).astype(dtype)
+    out = conv_transpose2d(Tensor(layout(x, kind)), Tensor(layout(w, kind)), Tensor(b),
+                           s, p, op, g, d)  # fmt: skip
+    ref = conv_transpose2d_ref(x, w, b, s, p, op, g, d)
+    assert out.shape == ref.shape and out.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out.data, ref, rtol=tol, atol=tol)
+
+
+def test_transposed_is_adjoint_of_conv():
+    """<conv2d(x, w), y> == <x, conv_transpose2d(y, w)> for the same geometry."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 4, 7, 6))
+    w = rng.standard_normal((6, 2, 3, 2))
+    y = conv2d(Tensor(x), Tensor(w), None, 2, 1, (2, 1), 2).data
+    v = rng.standard_normal(y.shape)
+    xt = conv_transpose2d(Tensor(v), Tensor(w), None, 2, 1, 0, 2, (2, 1)).data
+    assert xt.shape == x.shape
+    np.testing.assert_allclose(np.vdot(y, v), np.vdot(x, xt), rtol=1e-12)
+
+
+# Tiny shapes: gradcheck runs two forwards per input element.
+GRAD_CASES = [
+    ((1, 2, 4, 4), (2, 2, 3, 3), 1, 1, 1, 1),
+    ((1, 2, 5, 4), (2, 1, 2, 3), (2, 1), (1, 1), (1, 2), 2),
+]
+GRAD_TRANSPOSED_CASES = [
+    ((1, 2, 3, 3), (2, 1, 3, 3), 2, 1, 1, 2, 1),
+    ((1, 2, 2, 3), (2, 2, 2, 3), (1, 2), (0, 1), (1, 0), 1, (2, 1)),
+]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("case", GRAD_CASES)
+def test_conv2d_gradcheck(case, seed):
+    xs, ws, s, p, d, g = case
+    rng = np.random.default_rng(seed)
+    x = minidense.tensor(rng.standard_normal(xs), requires_grad=True)
+    w = minidense.tensor(rng.standard_normal(ws), requires_grad=True)
+    b = minidense.tensor(rng.standard_normal(ws[0]), requires_grad=True)
+    assert minidense.gradcheck(lambda x, w, b: conv2d(x, w, b, s, p, d, g), [x, w, b])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("case", GRAD_TRANSPOSED_CASES)
+def test_conv_transpose2d_gradcheck(case, seed):
+    xs, ws, s, p, op, g, d = case
+    rng = np.random.default_rng(seed)
+    x = minidense.tensor(rng.standard_normal(xs), requires_grad=True)
+    w = minidense.tensor(rng.standard_normal(ws), requires_grad=True)
+    b = minidense.tensor(rng.standard_normal(ws[1] * g), requires_grad=True)
+    fn = lambda x, w, b: conv_transpose2d(x, w, b, s, p, op, g, d)  # noqa: E731
+    assert minidense.gradcheck(fn, [x, w, b])
+
+
+def test_gradient_of_a_reused_input():
+    """x feeds two convolutions; its gradient is the sum of both paths."""
+    rng = np.random.default_rng(3)
+    x = minidense.tensor(rng.standard_normal((1, 2, 4, 4)), requires_grad=True)
+    w1 = minidense.tensor(rng.standard_normal((2, 2, 3, 3)))
+    w2 = minidense.tensor(rng.standard_normal((2, 2, 1, 1)))
+    assert minidense.gradcheck(lambda x: conv2d(x, w1, padding=1) * conv2d(x, w2), [x])
+
+
+def test_needs_input_grad_skips_unneeded_gradients():
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((1, 2, 4, 4)), rng.standard_normal((3, 2, 3, 3))
+    go = rng.standard_normal((1, 3, 2, 2))
+    gx, gw, gb = K.conv2d_backward(go, x, w, needs=(False, True, False))
+    assert gx is None and gb is None and gw.shape == w.shape
+
+
+def test_batches_larger_than_one_chunk(monkeypatch):
+    """The CPU path runs a batch in chunks of samples; several chunks give the same answer."""
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((5, 2, 5, 4)), rng.standard_normal((3, 2, 3, 3))
+    wt = rng.standard_normal((2, 3, 3, 3))
+    go, go_t = rng.standard_normal((5, 3, 5, 4)), rng.standard_normal((5, 3, 10, 8))
+
+    def everything():
+        return [
+            K.conv2d_forward(x, w, None, 1, 1),
+            *K.conv2d_backward(go, x, w, 1, 1),
+            K.conv_transpose2d_forward(x, wt, None, 2, 1, 1),
+            *K.conv_transpose2d_backward(go_t, x, wt, 2, 1, 1),
+        ]
+
+    whole = everything()
+    monkeypatch.setattr(K, "CHUNK_BYTES", 1)  # one sample per chunk
+    for a, b in zip(everything(), whole, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_matmul_cuda_matches_numpy(fast_simulator):
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((2, 5, 11)).astype(np.float32)
+    b = rng.standard_normal((11, 9)).astype(np.float32)
+    got = K.matmul_cuda(cuda.to_device(a), cuda.to_device(b)).copy_to_host()
+    np.testing.assert_allclose(got, a @ b, rtol=1e-5, atol=1e-5)
+    # transposed operands, cyclic batches: (2, 11, 5)ᵀ with (4, 9, 11)ᵀ -> out[z] = a[z % 2]ᵀ b[z]ᵀ
+    at = rng.standard_normal((2, 11, 5))
+    bt = rng.standard_normal((4, 9, 11))
+    got = K.matmul_cuda(cuda.to_device(at), cuda.to_device(bt), trans_a=True, trans_b=True)
+    want = np.stack([at[z % 2].T @ bt[z].T for z in range(4)])
+    np.testing.assert_allclose(got.copy_to_host(), want, rtol=1e-12)
+    m = rng.standard_normal((3, 4))
+    two_d = K.matmul_cuda(cuda.to_device(m), cuda.to_device(m), trans_b=True).copy_to_host()
+    np.testing.assert_allclose(two_d, m @ m.T, rtol=1e-12)
+    with pytest.raises(ValueError, match="do not multiply"):
+        K.matmul_cuda(cuda.to_device(m), cuda.to_device(m))
+
+
+@pytest.mark.parametrize(
+    "xs, ws, s, p, d, g",
+    [((2, 4, 4, 3), (2, 2, 3, 2), 2, 1, (1, 2), 2), ((1, 2, 3, 3), (2, 2, 2, 2), 1, 0, 1, 1)],
+)
+def test_conv2d_cuda_matches_cpu(fast_simulator, xs, ws, s, p, d, g):
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    b = rng.standard_normal(ws[0])
+    D = cuda.to_device
+    want = K.conv2d_forward(x, w, b, s, p, d, g)
+    # a gapped (non-contiguous) device input exercises the strided-copy kernel as well
+    xd = D(layout(x, "strided").base)[..., ::2]
+    np.testing.assert_allclose(K.conv2d_forward(xd, D(w), D(b), s, p, d, g).copy_to_host(), want)
+    go = rng.standard_normal(want.shape)
+    for a, c in zip(K.conv2d_backward(go, x, w, s, p, d, g),
+                    K.conv2d_backward(D(go), xd, D(w), s, p, d, g), strict=True):  # fmt: skip
+        np.testing.assert_allclose(c.copy_to_host(), a, rtol=1e-12, atol=1e-12)
+
+
+def test_conv_transpose2d_cuda_matches_cpu(fast_simulator):
+    rng = np.random.default_rng(8)
+    x, w, b = rng.standard_normal((1, 4, 3, 2)), rng.standard_normal((4, 1, 3, 3)), np.ones(2)
+    args = (2, 1, 1, 2, 1)  # stride, padding, output_padding, groups, dilation
+    D = cuda.to_device
+    want = K.conv_transpose2d_forward(x, w, b, *args)
+    got = K.conv_transpose2d_forward(D(x), D(w), D(b), *args).copy_to_host()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    go = rng.standard_normal(want.shape)
+    got = K.conv_transpose2d_backward(D(go), D(x), D(w), *args)
+    for a, c in zip(K.conv_transpose2d_backward(go, x, w, *args), got, strict=True):
+        np.testing.assert_allclose(c.copy_to_host(), a, rtol=1e-12, atol=1e-12)
+
+
+def _t(shape, dtype=np.float64):
+    return Tensor(np.zeros(shape, dtype=dtype))
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: conv2d(_t((2, 3, 4)), _t((2, 3, 1, 1))), ValueError, "input must be 4-D"),
+        (lambda: conv2d(_t((1, 3, 4, 4)), _t((2, 3, 1))), ValueError, "weight must be 4-D"),
+        (lambda: conv2d(_t((1, 3, 4, 4)), _t((2, 1, 1, 1)), groups=2), ValueError,
+         r"input channels \(3\) must be divisible by groups \(2\)"),
+        (lambda: conv2d(_t((1, 4, 4, 4)), _t((3, 2, 1, 1)), groups=2), ValueError,
+         "output channels .* divisible by groups"),
+        (lambda: conv2d(_t((1, 4, 4, 4)), _t((2, 3, 1, 1))), ValueError,
+         "expects 3 input channels with groups=1, but input has 4"),
+        (lambda: conv2d(_t((1, 1, 3, 3)), _t((1, 1, 5, 5))), ValueError,
+         "larger than the padded input"),
+        (lambda: conv2d(_t((1, 1, 3, 3)), _t((1, 1, 3, 3)), dilation=2), ValueError,
+         r"dilated to 5x5\) is larger than the padded input \(3x3\)"),
+        (lambda: conv2d(_t((1, 1, 3, 3)), _t((1, 1, 1, 1)), padding=-1), ValueError,
+         "padding must be >= 0"),
+        (lambda: conv2d(_t((1, 1, 3, 3)), _t((1, 1, 1, 1)), stride=0), ValueError,
+         "stride must be positive"),
+        (lambda: conv2d(_t((1, 1, 3, 3)), _t((1, 1, 1, 1)), stride=(1, 2, 3)), TypeError,
+         "stride must be an int or a pair"),
+        (lambda: conv2d(_t((1, 1, 3, 3)), _t((1, 1, 1, 1)), _t((2,))), ValueError,
+         r"bias must have shape \(1,\)"),
+        (lambda: conv2d(np.zeros((1, 1, 3, 3)), _t((1, 1, 1, 1))), TypeError,
+         "input must be a minidense Tensor"),
+        (lambda: conv2d(_t((1, 1, 3, 3), np.int64), _t((1, 1, 1, 1), np.int64)), TypeError,
+         "input must be float32 or float64"),
+        (lambda: conv_transpose2d(_t((1, 3, 3, 3)), _t((2, 1, 3, 3))), ValueError,
+         "expects 2 input channels, but input has 3"),
+        (lambda: conv_transpose2d(_t((1, 1, 3, 3)), _t((1, 1, 3, 3)), stride=2,
+                                  output_padding=2), ValueError,
+         "output_padding .* must be smaller than stride"),
+        (lambda: conv_transpose2d(_t((1, 1, 1, 1)), _t((1, 1, 1, 1)), padding=1), ValueError,
+         "is empty"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_raise_clear_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_mixed_dtypes_are_refused():
+    with pytest.raises(TypeError, match="dtype|float"):
+        conv2d(_t((1, 1, 3, 3), np.float32), _t((1, 1, 1, 1), np.float64))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(
+    not (REAL_GPU and numba.cuda.is_available()),
+    reason="needs MINIDENSE_TEST_GPU=1 and an NVIDIA GPU",
+)
+def test_conv_on_real_gpu_matches_cpu():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 16, 33, 31)).astype(np.float32)
+    w = rng.standard_normal((24, 8, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(24).astype(np.float32)
+    D = cuda.to_device
+    args = (2, 1, 1, 2)
+    want = K.conv2d_forward(x, w, b, *args)
+    np.testing.assert_allclose(
+        K.conv2d_forward(D(x), D(w), D(b), *args).copy_to_host(), want, rtol=1e-4, atol=1e-4
+    )
+    go = rng.standard_normal(want.shape).astype(np.float32)
+    for a, c in zip(K.conv2d_backward(go, x, w, *args),
+                    K.conv2d_backward(D(go), D(x), D(w), *args), strict=True):  # fmt: skip
+        np.testing.assert_allclose(c.copy_to_host(), a, rtol=1e-3, atol=1e-3)
+    wt = rng.standard_normal((16, 4, 4, 4)).astype(np.float32)
+    want = K.conv_transpose2d_forward(x, wt, None, 2, 1, 0, 2)
+    got = K.conv_transpose2d_forward(D(x), D(wt), None, 2, 1, 0, 2).copy_to_host()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
