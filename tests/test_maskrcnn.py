@@ -434,3 +434,15 @@ def test_config_validation():
     cfg = MaskRCNNConfig(stride=32, pooler="roipool")
     assert cfg.num_stages == 5 and cfg.to_dict()["anchor_ratios"] == [0.5, 1.0, 2.0]
     assert MaskRCNN(cfg).backbone.stride == 32
+
+
+def test_paste_masks_covers_a_small_box_exactly():
+    """An all-ones soft mask fills exactly the pixels of an integer box — no extra ring."""
+    from minidense.models.maskrcnn.paste import paste_masks
+
+    boxes = np.array([[10.0, 12.0, 20.0, 16.0], [3.0, 3.0, 5.0, 4.0]])
+    masks = paste_masks(np.ones((2, 28, 28)), boxes, (32, 32))
+    for m, (x1, y1, x2, y2) in zip(masks, boxes.astype(int), strict=True):
+        expected = np.zeros((32, 32), bool)
+        expected[y1:y2, x1:x2] = True
+        np.testing.assert_array_equal(m, expected)

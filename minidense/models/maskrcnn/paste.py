@@ -1,18 +1,22 @@
-"""Paste 28×28 soft masks back into the image: bilinear resize into the box, threshold."""
+"""Paste 28×28 soft masks back into the image: sample each pixel centre bilinearly, threshold."""
 
 import numpy as np
 
-from ...autograd import no_grad
-from ...ops.upsample import interpolate
-from ...tensor import Tensor
+
+def _axis_weights(coords, n):
+    """Left neighbour index and weight of the right one, for bilinear sampling on ``n`` cells."""
+    c = np.clip(coords, 0, n - 1)
+    i0 = np.minimum(np.floor(c).astype(np.int64), n - 2)
+    return i0, c - i0
 
 
 def paste_masks(mask_probs, boxes, image_size, threshold=0.5):
     """``(D, M, M)`` soft masks and ``(D, 4)`` boxes → ``(D, H, W)`` bool masks.
 
-    As torchvision: pad the mask by one zero pixel and grow the box by (M+2)/M, so the mask's
-    border fades out instead of being cut; then resize bilinearly to the (integer) box and paste the
-    part that lies inside the image.
+    Each image pixel inside a box samples the mask at its centre: pixel x maps to mask coordinate
+    u = (x + ½ − x1)/(x2 − x1)·M − ½. The mask is padded with a ring of zeros, so beyond its
+    border it fades out instead of being cut (Detectron2's paste; torchvision's older paste
+    resizes to the box plus one pixel and paints a pixel too many on small boxes).
     """
     H, W = image_size
     D = len(boxes)
@@ -20,19 +24,19 @@ def paste_masks(mask_probs, boxes, image_size, threshold=0.5):
     if D == 0:
         return out
     M = mask_probs.shape[-1]
-    padded = np.pad(mask_probs, ((0, 0), (1, 1), (1, 1)))
-    scale = (M + 2) / M
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    hw, hh = (boxes[:, 2] - boxes[:, 0]) / 2 * scale, (boxes[:, 3] - boxes[:, 1]) / 2 * scale
-    x0s, x1s = np.floor(cx - hw).astype(int), np.floor(cx + hw).astype(int)
-    y0s, y1s = np.floor(cy - hh).astype(int), np.floor(cy + hh).astype(int)
-    with no_grad():
-        for i in range(D):
-            w, h = max(x1s[i] - x0s[i] + 1, 1), max(y1s[i] - y0s[i] + 1, 1)
-            m = interpolate(Tensor(padded[i][None, None].astype(np.float32)), size=(h, w),
-                            mode="bilinear", align_corners=False).numpy()[0, 0]  # fmt: skip
-            ya, yb = max(y0s[i], 0), min(y0s[i] + h, H)
-            xa, xb = max(x0s[i], 0), min(x0s[i] + w, W)
-            if ya < yb and xa < xb:
-                out[i, ya:yb, xa:xb] = m[ya - y0s[i] : yb - y0s[i], xa - x0s[i] : xb - x0s[i]] >= threshold
+    padded = np.pad(np.asarray(mask_probs, dtype=np.float64), ((0, 0), (1, 1), (1, 1)))
+    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=np.float64)):
+        xa, xb = max(int(np.floor(x1)), 0), min(int(np.ceil(x2)), W)
+        ya, yb = max(int(np.floor(y1)), 0), min(int(np.ceil(y2)), H)
+        if xa >= xb or ya >= yb:
+            continue
+        # +1: coordinates in the padded mask.
+        u = (np.arange(xa, xb) + 0.5 - x1) / max(x2 - x1, 1e-6) * M + 0.5
+        v = (np.arange(ya, yb) + 0.5 - y1) / max(y2 - y1, 1e-6) * M + 0.5
+        ix, wx = _axis_weights(u, M + 2)
+        iy, wy = _axis_weights(v, M + 2)
+        p = padded[i]
+        top = p[iy][:, ix] * (1 - wx) + p[iy][:, ix + 1] * wx
+        bottom = p[iy + 1][:, ix] * (1 - wx) + p[iy + 1][:, ix + 1] * wx
+        out[i, ya:yb, xa:xb] = (top * (1 - wy[:, None]) + bottom * wy[:, None]) >= threshold
     return out
