@@ -92,13 +92,11 @@ def test_nan_and_infinities():
     assert out[0, 0, 0, 0] == -np.inf and idx[0, 0, 0, 0] == 0
 
 
-@pytest.mark.parametrize("case", POOL_CASES)
+@pytest.mark.parametrize("case", [c for c in POOL_CASES if c[5] == 1])  # avg_pool2d has no dilation
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("kind", ["contiguous", "permuted"])
 def test_avg_pool2d_matches_reference(case, count_include_pad, kind):
     H, W, k, s, p, d, ceil = case
-    if d != 1:
-        pytest.skip("avg_pool2d has no dilation")
     x = np.random.default_rng(1).standard_normal((2, 2, H, W))
     out = avg_pool2d(Tensor(layout(x, kind)), k, s, p, ceil, count_include_pad)
     ref = avg_pool2d_ref(x, k, s, p, ceil, count_include_pad)
