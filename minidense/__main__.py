@@ -4,17 +4,34 @@ import argparse
 import sys
 
 
+def _int(value):
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {value!r}") from None
+
+
 def _positive(value):
-    v = int(value)
+    v = _int(value)
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return v
 
 
 def _non_negative(value):
-    v = int(value)
+    v = _int(value)
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return v
+
+
+def _positive_float(value):
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
+    if not (v > 0 and v != float("inf")):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {value}")
     return v
 
 
@@ -68,7 +85,7 @@ def build_parser():
 
     demo = sub.add_parser("demo", allow_abbrev=False, help="train a small U-Net on procedural shapes and print its mIoU")
     demo.add_argument("--epochs", type=_non_negative, default=None, help="epochs (default: preset)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed")
+    demo.add_argument("--seed", type=_non_negative, default=0, help="random seed")
     demo.add_argument("--out", default=None, help="optional folder for curves/predictions/checkpoint")
     demo.set_defaults(func=_cmd_demo)
 
@@ -80,8 +97,8 @@ def build_parser():
     tu.add_argument("--epochs", type=_non_negative, default=None)
     tu.add_argument("--batch-size", type=_positive, default=8)
     tu.add_argument("--image-size", type=_positive, default=None)
-    tu.add_argument("--lr", type=float, default=3e-3)
-    tu.add_argument("--seed", type=int, default=0)
+    tu.add_argument("--lr", type=_positive_float, default=3e-3)
+    tu.add_argument("--seed", type=_non_negative, default=0)
     tu.add_argument("--out", default="runs/unet", help="folder for checkpoint, curves and pictures")
     tu.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     tu.set_defaults(func=_cmd_train_unet)
@@ -93,8 +110,8 @@ def build_parser():
     tm.add_argument("--preset", choices=("fast", "quick", "default"), default=None,
                     help="data and schedule size (default: 'default', or 'fast' with MINIDENSE_FAST=1)")
     tm.add_argument("--epochs", type=_non_negative, default=None)
-    tm.add_argument("--lr", type=float, default=2e-3)
-    tm.add_argument("--seed", type=int, default=0)
+    tm.add_argument("--lr", type=_positive_float, default=2e-3)
+    tm.add_argument("--seed", type=_non_negative, default=0)
     tm.add_argument("--out", default="runs/maskrcnn", help="folder for checkpoint and pictures")
     tm.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     tm.set_defaults(func=_cmd_train_maskrcnn)

@@ -114,3 +114,82 @@ def reduction_axes(draw, ndim):
     axes = draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
     # Mix in negative spellings of the same axes.
     return tuple(draw(st.sampled_from((a, a - ndim))) for a in axes)
+
+
+# --------------------------------------------------------------------------- dense-op arguments
+# Added for tests/test_properties.py: valid argument combinations for each dense kernel family,
+# drawn small (every side at most 7) so loop references and the CUDA simulator stay fast.
+
+__all__ += ["conv_geometries", "pool_geometries", "upsample_arguments", "rois_inside"]
+
+
+def _side_at_least(need, max_side):
+    """A side length >= ``need`` (and >= 1), at most ``max_side`` unless ``need`` is larger."""
+    lo = max(1, need)
+    return st.integers(lo, max(lo, max_side))
+
+
+@st.composite
+def conv_geometries(draw, max_side=6, max_groups=2):
+    """``dict(x=(N, C_in, H, W), w=(C_out, C_in/g, kH, kW), stride, padding, dilation, groups)``
+    with a non-empty output (H + 2p >= dilated kernel)."""
+    groups = draw(st.integers(1, max_groups))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    p = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    hw = tuple(draw(_side_at_least(d[i] * (k[i] - 1) + 1 - 2 * p[i], max_side)) for i in (0, 1))
+    return dict(x=(draw(st.integers(1, 2)), c_in, *hw), w=(c_out, c_in // groups, *k),
+                stride=s, padding=p, dilation=d, groups=groups)  # fmt: skip
+
+
+@st.composite
+def pool_geometries(draw, max_side=7, dilation=True, ceil_mode=True):
+    """``dict(x=(N, C, H, W), kernel_size, stride, padding, dilation, ceil_mode)``: padding at most
+    half the kernel, and an input at least as large as the padded, dilated window."""
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilation else (1, 1)
+    hw = tuple(draw(_side_at_least(d[i] * (k[i] - 1) + 1 - 2 * p[i], max_side)) for i in (0, 1))
+    return dict(x=(draw(st.integers(1, 2)), draw(st.integers(1, 2)), *hw), kernel_size=k,
+                stride=s, padding=p, dilation=d,
+                ceil_mode=draw(st.booleans()) if ceil_mode else False)  # fmt: skip
+
+
+@st.composite
+def upsample_arguments(draw, max_side=5):
+    """``(shape (N, C, H, W), kwargs of interpolate)``: nearest or bilinear (align_corners both
+    ways), by ``size`` (smaller or larger) or by ``scale_factor`` (integer or not)."""
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2)),
+             draw(st.integers(1, max_side)), draw(st.integers(1, max_side)))  # fmt: skip
+    mode = draw(st.sampled_from(("nearest", "bilinear")))
+    kw = dict(mode=mode)
+    if mode == "bilinear":
+        kw["align_corners"] = draw(st.booleans())
+    if draw(st.booleans()):
+        kw["size"] = (draw(st.integers(1, 8)), draw(st.integers(1, 8)))
+    else:
+        f = draw(st.sampled_from((1, 2, 3, 0.5, 1.5, 1.7, 2.25)))
+        kw["scale_factor"] = f
+        if min(int(shape[2] * f), int(shape[3] * f)) < 1:
+            kw["scale_factor"] = 2  # would shrink to an empty output
+    return shape, kw
+
+
+@st.composite
+def rois_inside(draw, N, H, W, scale, k_max=4, margin=0.0, min_size=0.0):
+    """``(K, 5)`` float64 RoIs whose boxes lie inside the feature map ``[0, W - margin] x
+    [0, H - margin]`` once multiplied by ``scale`` (given in image pixels, as the ops take them),
+    each side at least ``min_size`` cells long (needs ``W - margin >= min_size``)."""
+
+    def side(extent):
+        lo = draw(st.floats(0, extent - min_size))
+        return lo, lo + draw(st.floats(min_size, extent - lo))
+
+    rows = []
+    for _ in range(draw(st.integers(1, k_max))):
+        (x1, x2), (y1, y2) = side(W - margin), side(H - margin)
+        rows.append([draw(st.integers(0, N - 1)), x1 / scale, y1 / scale, x2 / scale, y2 / scale])
+    return np.array(rows, dtype=np.float64)

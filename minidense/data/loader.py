@@ -28,7 +28,22 @@ def vflip(image: np.ndarray, target):
     return _flip(image, target, axis=-2)
 
 
+def _check_same_size(image, target, name):
+    """A label map or masks of another size than the image would be flipped about another
+    centre line than the image: refuse instead of silently misaligning them."""
+    size = np.shape(target)[-2:]
+    if size != np.shape(image)[-2:]:
+        raise ValueError(
+            f"{name} has size {size} but the image (C, H, W) has {np.shape(image)[-2:]}; "
+            "they must be flipped together, so they need the same H and W"
+        )
+
+
 def _flip(image, target, axis):
+    if isinstance(target, dict) and "masks" in target:
+        _check_same_size(image, target["masks"], "target['masks']")
+    elif target is not None and not isinstance(target, dict):
+        _check_same_size(image, target, "the label map")
     image = np.ascontiguousarray(np.flip(image, axis=axis))
     if isinstance(target, dict):
         out = dict(target)

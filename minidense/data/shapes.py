@@ -316,6 +316,11 @@ def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
     """Tight boxes float32 (K, 4) ``(x1, y1, x2, y2)`` around (K, H, W) masks, exclusive x2/y2
     (a single pixel at column 3, row 5 gives (3, 5, 4, 6)). Empty masks give (0, 0, 0, 0)."""
     masks = np.asarray(masks).astype(bool)
+    if masks.ndim != 3:
+        raise ValueError(
+            f"masks must be (K, H, W), got shape {masks.shape}; add the instance axis with "
+            "mask[None] for a single mask"
+        )
     k = masks.shape[0]
     boxes = np.zeros((k, 4), dtype=np.float32)
     if k == 0:

@@ -70,8 +70,9 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
     model = MaskRCNN(cfg)
     loader = DataLoader(train_set, batch_size, shuffle=True, seed=seed, hflip=True)
     opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = optim.WarmupCosine(opt, total_steps=max(epochs * len(loader), 1),
-                               warmup_steps=min(2 * len(loader), 50), min_lr=lr * 0.02)  # fmt: skip
+    total = max(epochs * len(loader), 1)  # the warm-up fits in the run (e.g. --epochs 1)
+    sched = optim.WarmupCosine(opt, total_steps=total, warmup_steps=min(2 * len(loader), 50, total),
+                               min_lr=lr * 0.02)  # fmt: skip
 
     start, history = 0, []
     if resume:

@@ -27,7 +27,7 @@ def build_model(name, in_channels, num_classes, base=16, depth=3, upsampling="bi
     raise ValueError(f"model must be one of {MODELS}, got {name!r}")
 
 
-def build_data(dataset, n_train, n_test, image_size, seed):
+def build_data(dataset, n_train, n_test, image_size, seed, **options):
     if dataset == "shapes":
         make = ShapesSemantic
     elif dataset == "cells":
@@ -35,8 +35,8 @@ def build_data(dataset, n_train, n_test, image_size, seed):
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     # Disjoint seeds: the held-out images are never seen in training.
-    return make(n_train, image_size=image_size, seed=seed), make(n_test, image_size=image_size,
-                                                                 seed=seed + 10_000)  # fmt: skip
+    train = make(n_train, image_size=image_size, seed=seed, **options)
+    return train, make(n_test, image_size=image_size, seed=seed + 10_000, **options)
 
 
 def evaluate(model, dataset, batch_size=8):
@@ -57,12 +57,19 @@ def evaluate(model, dataset, batch_size=8):
 
 def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, resume=False,
                        seed=0, image_size=None, n_train=None, n_test=None, batch_size=8, lr=3e-3,
-                       base=16, depth=3, upsampling="bilinear", progress=True, plots=True):  # fmt: skip
+                       base=16, depth=3, upsampling="bilinear", progress=True, plots=True,
+                       data_options=None):  # fmt: skip
     """Train a segmentation model; returns a dict of the final metrics and the history.
 
+    ``data_options`` go to the dataset (e.g. ``{"size_range": (0.15, 0.3)}`` for ShapesSemantic).
     Each epoch ends with an evaluation on held-out images and an atomic checkpoint in ``out``
     (when given); ``resume=True`` continues from it with the same results as an uninterrupted run.
     """
+    # Names are checked before the output folder is made, so a typo leaves nothing behind.
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     fast = fast_mode()
     image_size = image_size or (32 if fast else 64)
     if model == "fcn":
@@ -73,18 +80,21 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     config = dict(model=model, dataset=dataset, seed=seed, image_size=image_size, n_train=n_train,
-                  batch_size=batch_size, base=base, depth=depth, upsampling=upsampling)  # fmt: skip
+                  batch_size=batch_size, base=base, depth=depth, upsampling=upsampling,
+                  data_options={k: list(v) if isinstance(v, tuple) else v
+                                for k, v in (data_options or {}).items()})  # fmt: skip
     if out is not None:
         prepare_out_dir(out)
 
     manual_seed(seed)
-    train_set, test_set = build_data(dataset, n_train, n_test, image_size, seed)
+    train_set, test_set = build_data(dataset, n_train, n_test, image_size, seed, **(data_options or {}))
     in_channels = train_set[0][0].shape[0]
     net = build_model(model, in_channels, train_set.num_classes, base, depth, upsampling)
     loader = DataLoader(train_set, batch_size, shuffle=True, seed=seed, hflip=True, vflip=True)
     opt = optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    sched = optim.WarmupCosine(opt, total_steps=max(epochs * len(loader), 1),
-                               warmup_steps=min(len(loader), 20), min_lr=lr * 0.02)  # fmt: skip
+    total = max(epochs * len(loader), 1)  # the warm-up fits in the run (e.g. --epochs 0)
+    sched = optim.WarmupCosine(opt, total_steps=total, warmup_steps=min(len(loader), 20, total),
+                               min_lr=lr * 0.02)  # fmt: skip
 
     start, history = 0, []
     if resume:

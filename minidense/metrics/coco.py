@@ -169,7 +169,8 @@ def _check_boxes(boxes: np.ndarray, field: str, image_id) -> np.ndarray:
     if bad.size:
         raise ValueError(
             f"{_where(field, image_id)}: boxes must be (x1, y1, x2, y2) with x2 >= x1 and "
-            f"y2 >= y1; box {int(bad[0])} is {boxes[bad[0]].tolist()}"
+            f"y2 >= y1; box {int(bad[0])} is {boxes[bad[0]].tolist()} (convert (x, y, w, h) "
+            "boxes with x2 = x + w, y2 = y + h)"
         )
     return np.concatenate([boxes[:, :2], wh], axis=1)
 
@@ -453,7 +454,9 @@ class COCOEvaluator:
 
     def __init__(self, num_classes: int | None = None, iou_type="bbox"):
         if num_classes is not None and (
-            not isinstance(num_classes, numbers.Integral) or num_classes < 1
+            not isinstance(num_classes, numbers.Integral)
+            or isinstance(num_classes, bool)
+            or num_classes < 1
         ):
             raise ValueError(f"num_classes: expected a positive int or None, got {num_classes!r}")
         self.num_classes = None if num_classes is None else int(num_classes)

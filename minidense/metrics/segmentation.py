@@ -71,8 +71,14 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 
     num_classes = _check_num_classes(num_classes)
     pred, target = _as_array(pred, "pred"), _as_array(target, "target")
     if pred.shape != target.shape:
+        hint = ""
+        if pred.ndim == target.ndim + 1 and pred.dtype.kind == "f":
+            hint = (
+                "; pred looks like class scores (N, K, ...): take pred.argmax(axis=1) first, "
+                "or use SegmentationMeter.update, which does"
+            )
         raise ValueError(
-            f"pred and target must have the same shape, got {pred.shape} and {target.shape}"
+            f"pred and target must have the same shape, got {pred.shape} and {target.shape}{hint}"
         )
     if ignore_index is not None:
         keep = target != ignore_index

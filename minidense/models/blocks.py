@@ -1,6 +1,9 @@
 """Building blocks shared by the segmentation models."""
 
+import numpy as np
+
 from .. import nn
+from ..tensor import Tensor
 
 
 def conv_bn_relu(c_in, c_out, kernel_size=3, norm="batch"):
@@ -23,8 +26,23 @@ def double_conv(c_in, c_out, norm="batch"):
     return nn.Sequential(*conv_bn_relu(c_in, c_out, norm=norm), *conv_bn_relu(c_out, c_out, norm=norm))
 
 
-def check_image_batch(x, in_channels, model):
-    """Models take float ``(N, C, H, W)``; catch the common mix-ups with a message that says how."""
+def check_positive_ints(model, **values):
+    """Constructor arguments that count things (channels, classes, widths) must be ints >= 1."""
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+            raise ValueError(f"{model}: {name} must be a positive integer, got {v!r}")
+
+
+def check_image_batch(x, in_channels, model, dtype=None):
+    """Models take float ``(N, C, H, W)``; catch the common mix-ups with a message that says how.
+
+    ``dtype``: the model's parameter dtype, which the images must match.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{model} expects a minidense Tensor (N, C, H, W), got {type(x).__name__}; "
+            "wrap arrays with minidense.tensor(x)"
+        )
     if x.ndim != 4:
         raise ValueError(f"{model} expects a batch (N, C, H, W), got shape {x.shape}")
     if x.dtype.kind != "f":
@@ -40,4 +58,20 @@ def check_image_batch(x, in_channels, model):
         )
         raise ValueError(
             f"{model} expects {in_channels} input channels at axis 1, got shape {x.shape}{hint}"
+        )
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{model}'s parameters are {np.dtype(dtype)} but the images are {x.dtype}; convert "
+            f"the images with x.astype(np.{np.dtype(dtype)}) (or the model with .double()/.float())"
+        )
+
+
+def check_min_size(x, depth, model):
+    """An encoder that halves H and W ``depth`` times needs at least 2**depth pixels per side
+    (smaller inputs would fail deep inside, e.g. in a batch norm over a 1×1 map)."""
+    need = 2**depth
+    if min(x.shape[2:]) < need:
+        raise ValueError(
+            f"{model}(depth={depth}) halves H and W {depth} times, so they must be at least "
+            f"{need}, got {x.shape[2:]}; use larger images or a smaller depth"
         )

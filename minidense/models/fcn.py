@@ -2,7 +2,7 @@
 coarse-to-fine by transposed convolutions initialised to bilinear upsampling."""
 
 from .. import nn
-from .blocks import check_image_batch, conv_bn_relu
+from .blocks import check_image_batch, check_positive_ints, conv_bn_relu
 
 
 def _bilinear_up(channels, factor):
@@ -18,6 +18,7 @@ class FCN(nn.Module):
 
     def __init__(self, in_channels=3, num_classes=2, base=16, norm="batch"):
         super().__init__()
+        check_positive_ints("FCN", in_channels=in_channels, num_classes=num_classes, base=base)
         self.in_channels = in_channels
         w = [base, base * 2, base * 4, base * 8, base * 8]
         stages, c = [], in_channels
@@ -33,7 +34,7 @@ class FCN(nn.Module):
         self.up8 = _bilinear_up(num_classes, 8)
 
     def forward(self, x):
-        check_image_batch(x, self.in_channels, "FCN")
+        check_image_batch(x, self.in_channels, "FCN", self.score8.weight.dtype)
         if x.shape[2] % 32 or x.shape[3] % 32:
             raise ValueError(f"FCN needs H and W divisible by 32, got {x.shape[2:]}")
         feats = []

@@ -5,6 +5,8 @@ For a stack of layers with kernel k, stride s and dilation d, the receptive fiel
 L stacked 3×3 stride-1 convolutions see 1 + 2L pixels; a 2× downsampling doubles every later step.
 """
 
+import numbers
+
 from .. import nn
 
 
@@ -14,6 +16,8 @@ def receptive_field(layers):
     r, jump = 1, 1
     for spec in layers:
         k, s, d = (tuple(spec) + (1, 1))[:3]
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (k, s, d)):
+            raise TypeError(f"kernel, stride and dilation must be ints, got {spec!r}")
         if k < 1 or s < 1 or d < 1:
             raise ValueError(f"kernel, stride and dilation must be >= 1, got {spec}")
         r += (k - 1) * d * jump

@@ -2,7 +2,7 @@
 each value back where the encoder's max-pool found it."""
 
 from .. import nn
-from .blocks import check_image_batch, conv_bn_relu
+from .blocks import check_image_batch, check_min_size, check_positive_ints, conv_bn_relu
 
 
 class SegNet(nn.Module):
@@ -12,7 +12,8 @@ class SegNet(nn.Module):
         super().__init__()
         if not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth must be a positive integer, got {depth!r}")
-        self.in_channels = in_channels
+        check_positive_ints("SegNet", in_channels=in_channels, num_classes=num_classes, base=base)
+        self.in_channels, self.depth = in_channels, depth
         widths = [base * 2**i for i in range(depth)]
         ins = [in_channels] + widths[:-1]
         self.enc = nn.ModuleList(
@@ -31,7 +32,8 @@ class SegNet(nn.Module):
         self.head = nn.Conv2d(widths[0], num_classes, 3, padding=1)
 
     def forward(self, x):
-        check_image_batch(x, self.in_channels, "SegNet")
+        check_image_batch(x, self.in_channels, "SegNet", self.head.weight.dtype)
+        check_min_size(x, self.depth, "SegNet")
         memory = []
         for block in self.enc:
             x = block(x)

@@ -2,7 +2,7 @@
 
 from .. import nn
 from ..ops.shape import concat, pad
-from .blocks import check_image_batch, double_conv
+from .blocks import check_image_batch, check_min_size, check_positive_ints, double_conv
 
 _UPSAMPLING = ("bilinear", "transposed", "nearest")
 
@@ -47,6 +47,7 @@ class UNet(nn.Module):
             raise ValueError(f"upsampling must be one of {_UPSAMPLING}, got {upsampling!r}")
         if not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth must be a positive integer, got {depth!r}")
+        check_positive_ints("UNet", in_channels=in_channels, num_classes=num_classes, base=base)
         self.in_channels, self.num_classes, self.depth = in_channels, num_classes, depth
         widths = [base * 2**i for i in range(depth + 1)]
         self.inc = double_conv(in_channels, widths[0], norm)
@@ -58,7 +59,8 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
     def forward(self, x):
-        check_image_batch(x, self.in_channels, "UNet")
+        check_image_batch(x, self.in_channels, "UNet", self.head.weight.dtype)
+        check_min_size(x, self.depth, "UNet")
         skips = [self.inc(x)]
         for block in self.down:
             skips.append(block(self.pool(skips[-1])))

@@ -32,6 +32,12 @@ def _gain(nonlinearity, a=0.0):
     raise ValueError(f"unknown nonlinearity {nonlinearity!r}")
 
 
+def _fan(shape, mode):
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    return calculate_fan(shape)[0 if mode == "fan_in" else 1]
+
+
 def _fill(p, values):
     p.data[...] = values.astype(p.dtype)
     return p
@@ -39,13 +45,13 @@ def _fill(p, values):
 
 def kaiming_normal_(p, mode="fan_in", nonlinearity="relu", a=0.0):
     """He et al. 2015: N(0, gain²/fan), keeps activations' variance through ReLU layers."""
-    fan = calculate_fan(p.shape)[0 if mode == "fan_in" else 1]
+    fan = _fan(p.shape, mode)
     std = _gain(nonlinearity, a) / math.sqrt(fan)
     return _fill(p, default_generator().normal(0.0, std, p.shape))
 
 
 def kaiming_uniform_(p, mode="fan_in", nonlinearity="relu", a=0.0):
-    fan = calculate_fan(p.shape)[0 if mode == "fan_in" else 1]
+    fan = _fan(p.shape, mode)
     bound = _gain(nonlinearity, a) * math.sqrt(3.0 / fan)
     return _fill(p, default_generator().uniform(-bound, bound, p.shape))
 
@@ -57,6 +63,8 @@ def xavier_uniform_(p, gain=1.0):
 
 
 def normal_(p, mean=0.0, std=1.0):
+    if not std >= 0:
+        raise ValueError(f"normal_: std must be >= 0, got {std!r}")
     return _fill(p, default_generator().normal(mean, std, p.shape))
 
 

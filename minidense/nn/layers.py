@@ -1,5 +1,8 @@
 """Layers: thin Modules over ``minidense.functional`` with PyTorch's names and arguments."""
 
+import math
+import numbers
+
 import numpy as np
 
 from ..ops import activation as A
@@ -14,10 +17,16 @@ __all__ = [
 ]  # fmt: skip
 
 
-def _pair(v, name):
-    v = (v, v) if isinstance(v, int | np.integer) else tuple(v)
-    if len(v) != 2 or not all(isinstance(i, int | np.integer) for i in v):
+def _pair(v, name, minimum=None):
+    """``v`` as ``(h, w)`` ints; ``minimum`` (if given) is checked here, at construction, so a
+    bad layer fails where it is built rather than at its first forward."""
+    is_int = lambda i: isinstance(i, int | np.integer) and not isinstance(i, bool)  # noqa: E731
+    v = (v, v) if is_int(v) else tuple(v) if isinstance(v, tuple | list | np.ndarray) else v
+    if not (isinstance(v, tuple) and len(v) == 2 and all(map(is_int, v))):
         raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
+    if minimum is not None and min(v) < minimum:
+        what = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {v!r}")
     return tuple(int(i) for i in v)
 
 
@@ -25,6 +34,28 @@ def _positive_int(v, name):
     if not isinstance(v, int | np.integer) or isinstance(v, bool) or v <= 0:
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
     return int(v)
+
+
+def _number(v, name, lo=-math.inf, hi=math.inf, lo_open=False):
+    """A finite real in [lo, hi] (``lo_open``: (lo, hi]); TypeError for non-numbers."""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        raise TypeError(f"{name} must be a number, got {type(v).__name__} ({v!r})")
+    if not (math.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi):
+        if hi == math.inf:
+            what = f"{'>' if lo_open else '>='} {lo}"
+        else:
+            what = f"in {'(' if lo_open else '['}{lo}, {hi}]"
+        raise ValueError(f"{name} must be a finite number {what}, got {v!r}")
+    return v
+
+
+def _check_pool_args(kernel_size, stride, padding, dilation=1):
+    """Pool layers check their window at construction (the functional form checks it again)."""
+    _pair(kernel_size, "kernel_size", 1)
+    if stride is not None:
+        _pair(stride, "stride", 1)
+    _pair(padding, "padding", 0)
+    _pair(dilation, "dilation", 1)
 
 
 class _ConvNd(Module):
@@ -40,11 +71,11 @@ class _ConvNd(Module):
                 f"divisible by groups ({groups})"
             )
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        self.dilation = _pair(dilation, "dilation")
-        self.output_padding = _pair(output_padding, "output_padding")
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = _pair(stride, "stride", 1)
+        self.padding = _pair(padding, "padding", 0)
+        self.dilation = _pair(dilation, "dilation", 1)
+        self.output_padding = _pair(output_padding, "output_padding", 0)
         self.groups = groups
         shape = (
             (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
@@ -78,6 +109,11 @@ class Conv2d(_ConvNd):
     def forward(self, x):
         from ..ops.conv import conv2d
 
+        if getattr(x, "ndim", 0) == 4 and x.shape[1] != self.in_channels == x.shape[3]:
+            raise ValueError(
+                f"Conv2d expects (N, {self.in_channels}, H, W), got shape {x.shape}; it looks "
+                "like (N, H, W, C): use x.permute(0, 3, 1, 2)"
+            )
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -125,6 +161,8 @@ class BatchNorm2d(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
         self.num_features = _positive_int(num_features, "num_features")
+        _number(eps, "eps", 0, lo_open=True)
+        _number(momentum, "momentum", 0, 1)
         self.eps, self.momentum = eps, momentum
         self.weight = Parameter(np.ones(num_features, np.float32))
         self.bias = Parameter(np.zeros(num_features, np.float32))
@@ -150,6 +188,9 @@ class GroupNorm(Module):
 
     def __init__(self, num_groups, num_channels, eps=1e-5):
         super().__init__()
+        _positive_int(num_groups, "num_groups")
+        _positive_int(num_channels, "num_channels")
+        _number(eps, "eps", 0, lo_open=True)
         if num_channels % num_groups:
             raise ValueError(f"num_groups ({num_groups}) must divide num_channels ({num_channels})")
         self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
@@ -187,7 +228,7 @@ class Tanh(_Activation):
 class LeakyReLU(Module):
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope = _number(negative_slope, "negative_slope")
 
     def forward(self, x):
         return A.leaky_relu(x, self.negative_slope)
@@ -206,6 +247,8 @@ class Dropout(Module):
 
     def __init__(self, p=0.5):
         super().__init__()
+        if not isinstance(p, numbers.Real) or isinstance(p, bool):
+            raise TypeError(f"dropout probability p must be a number in [0, 1), got {p!r}")
         if not 0 <= p < 1:
             raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
         self.p = p
@@ -224,6 +267,7 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):  # fmt: skip
         super().__init__()
+        _check_pool_args(kernel_size, stride, padding, dilation)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
@@ -240,6 +284,7 @@ class MaxPool2d(Module):
 class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
+        _check_pool_args(kernel_size, stride, padding)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
@@ -258,6 +303,7 @@ class MaxUnpool2d(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
+        _check_pool_args(kernel_size, stride, padding)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x, indices, output_size=None):
@@ -272,6 +318,17 @@ class MaxUnpool2d(Module):
 class Upsample(Module):
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None):
         super().__init__()
+        if (size is None) == (scale_factor is None):
+            raise ValueError(
+                f"Upsample: give exactly one of size and scale_factor, got size={size!r}, "
+                f"scale_factor={scale_factor!r}"
+            )
+        if mode not in ("nearest", "bilinear"):
+            raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
+        if align_corners is not None and mode != "bilinear":
+            raise ValueError(
+                f"Upsample: align_corners can only be set with mode='bilinear', got mode={mode!r}"
+            )
         self.size, self.scale_factor, self.mode, self.align_corners = (
             size, scale_factor, mode, align_corners)  # fmt: skip
 

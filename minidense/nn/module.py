@@ -1,9 +1,11 @@
 """``Module`` and ``Parameter``: the containers that layers and models are built from."""
 
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
+from ..backend import device_of, move
 from ..tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList"]
@@ -22,6 +24,12 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter(" + super().__repr__()[len("tensor(") :]
+
+
+def _few(names, n=6):
+    """The first ``n`` names, and how many more (a deep model can miss hundreds of keys)."""
+    more = f" and {len(names) - n} more" if len(names) > n else ""
+    return f"{names[:n]}{more}"
 
 
 class Module:
@@ -160,6 +168,11 @@ class Module:
         any entry whose shape differs — before anything is changed, so a failed load leaves the
         module as it was.
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"load_state_dict expects a dict of arrays by name (e.g. model.state_dict() or "
+                f"load_checkpoint(path)['model']), got {type(state).__name__}"
+            )
         params = dict(self.named_parameters())
         buffers = dict(self.named_buffers())
         own = set(params) | set(buffers)
@@ -167,10 +180,11 @@ class Module:
         unexpected = sorted(set(state) - own)
         if strict and (missing or unexpected):
             raise KeyError(
-                f"state_dict does not match {type(self).__name__}: missing keys {missing}, "
-                f"unexpected keys {unexpected} (is it from a different architecture or config?)"
+                f"state_dict does not match {type(self).__name__}: missing keys {_few(missing)}, "
+                f"unexpected keys {_few(unexpected)} (is it from a different architecture or "
+                "config?)"
             )
-        for name in own & set(state):
+        for name in sorted(own & set(state)):  # sorted: the first mismatch reported is stable
             have = params[name].shape if name in params else tuple(buffers[name].shape)
             value = np.asarray(state[name].numpy() if isinstance(state[name], Tensor) else state[name])
             if tuple(value.shape) != tuple(have):
@@ -182,13 +196,15 @@ class Module:
                 raise TypeError(f"state_dict entry {name!r} is not numeric (dtype {value.dtype})")
         for name in own & set(state):
             value = np.asarray(state[name].numpy() if isinstance(state[name], Tensor) else state[name])
+            # Loaded values land on the device where the parameter or buffer lives now.
             if name in params:
                 p = params[name]
-                p.data = value.astype(p.dtype).copy()
+                p.data = move(value.astype(p.dtype), p.device)
             else:
                 mod_name, _, buf = name.rpartition(".")
                 mod = self._submodule(mod_name)
-                mod._buffers[buf] = value.astype(mod._buffers[buf].dtype).copy()
+                old = mod._buffers[buf]
+                mod._buffers[buf] = move(value.astype(old.dtype), device_of(old))
         return missing, unexpected
 
     def _submodule(self, dotted):

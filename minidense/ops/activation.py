@@ -1,5 +1,7 @@
 """Activations and the softmax family, each numerically stable for large |x|."""
 
+import numbers
+
 from ..autograd import Function
 from ..backend import array_module
 
@@ -112,6 +114,8 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
+    if not isinstance(negative_slope, numbers.Real) or isinstance(negative_slope, bool):
+        raise TypeError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
     return ReLU.apply(x, float(negative_slope))
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..autograd import Function
-from ..backend import array_module
+from ..backend import array_module, on_device_of
 from .activation import stable_log_softmax, stable_sigmoid
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -12,6 +12,21 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _check_reduction(reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _check_input(input, fn):
+    """Losses take a float Tensor (the model's output) as ``input``; targets may be arrays."""
+    from ..tensor import Tensor
+
+    if not isinstance(input, Tensor):
+        raise TypeError(
+            f"{fn}: input must be a minidense Tensor (the model's output), got "
+            f"{type(input).__name__}; wrap arrays with minidense.tensor(...)"
+        )
+    if input.dtype.kind != "f":
+        raise TypeError(
+            f"{fn}: input must be float32 or float64 (logits or predictions), got {input.dtype}"
+        )
 
 
 def _reduce(loss, reduction):
@@ -103,6 +118,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     from ..tensor import Tensor
 
     _check_reduction(reduction)
+    _check_input(input, "cross_entropy")
     if input.ndim < 2:
         raise ValueError(f"input must be (N, C) or (N, C, ...) logits, got shape {input.shape}")
     t = target.numpy() if isinstance(target, Tensor) else np.asarray(target)
@@ -116,7 +132,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if bad.any():
         raise ValueError(
             f"target holds class {t[bad].flat[0]}, outside [0, {C}) for {C} classes "
-            f"(ignore_index={ignore_index})"
+            f"(ignore_index={ignore_index}); the model needs one output channel per class, "
+            "and pixels to skip should be set to ignore_index"
         )
     w = None
     if weight is not None:
@@ -129,7 +146,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if input.ndim > 2:
         flat = input.permute((0,) + tuple(range(2, input.ndim)) + (1,))
     flat = flat.reshape(-1, C)
-    loss = CrossEntropy.apply(flat, t.reshape(-1).astype(np.int64), w, ignore_index, reduction)
+    # Targets and weights were checked on the host; they join the logits' device.
+    t = on_device_of(t.reshape(-1).astype(np.int64), input.data)
+    w = None if w is None else on_device_of(w, input.data)
+    loss = CrossEntropy.apply(flat, t, w, ignore_index, reduction)
     return loss.reshape(expected) if reduction == "none" else loss
 
 
@@ -138,12 +158,14 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     from ..tensor import Tensor
 
     _check_reduction(reduction)
+    _check_input(input, "binary_cross_entropy_with_logits")
     target = _as_like(target, input, "target")
     if target.shape != input.shape:
         raise ValueError(f"target must have input's shape {input.shape}, got {target.shape}")
     w = None
     if weight is not None:
         w = weight.numpy() if isinstance(weight, Tensor) else np.asarray(weight, dtype=input.dtype)
+        w = on_device_of(w, input.data)
     return _reduce(BCEWithLogits.apply(input, target, w), reduction)
 
 
@@ -152,8 +174,9 @@ def smooth_l1_loss(input, target, beta=1.0, reduction="mean"):
     from .elementwise import where
 
     _check_reduction(reduction)
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
+    _check_input(input, "smooth_l1_loss")
+    if not isinstance(beta, int | float | np.number) or not (beta >= 0 and np.isfinite(beta)):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
     target = _as_like(target, input, "target")
     if target.shape != input.shape:
         raise ValueError(f"target must have input's shape {input.shape}, got {target.shape}")
@@ -167,6 +190,7 @@ def smooth_l1_loss(input, target, beta=1.0, reduction="mean"):
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error. Composite op."""
     _check_reduction(reduction)
+    _check_input(input, "mse_loss")
     target = _as_like(target, input, "target")
     if target.shape != input.shape:
         raise ValueError(f"target must have input's shape {input.shape}, got {target.shape}")

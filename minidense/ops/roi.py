@@ -115,6 +115,13 @@ def _check_sampling_ratio(sampling_ratio, fn):
     return int(sampling_ratio)
 
 
+def _check_aligned(aligned, fn):
+    # A string such as "no" would be truthy: refuse anything but a bool.
+    if not isinstance(aligned, bool | np.bool_):
+        raise TypeError(f"{fn}: aligned must be True or False, got {aligned!r}")
+    return bool(aligned)
+
+
 def _boxes_to_rois(boxes, dtype, fn):
     """``(K, 5)`` rows ``(batch_index, x1, y1, x2, y2)`` from either accepted box format.
 
@@ -179,7 +186,8 @@ def _check_rois(rois, N, fn):
         k = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"{fn}: boxes row {k} is (batch, x1, y1, x2, y2) = {rois[k].tolist()}, "
-            "expected x2 >= x1 and y2 >= y1"
+            "expected x2 >= x1 and y2 >= y1; boxes are corners (x1, y1, x2, y2), so convert "
+            "(x, y, w, h) boxes with x2 = x + w, y2 = y + h"
         )
 
 
@@ -220,8 +228,9 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
     size = _check_output_size(output_size, fn)
     scale = _check_scale(spatial_scale, fn)
     sr = _check_sampling_ratio(sampling_ratio, fn)
+    aligned = _check_aligned(aligned, fn)
     rois = _prepare(input, boxes, fn)
-    return RoIAlignFn.apply(input, rois, size, scale, sr, bool(aligned), False)
+    return RoIAlignFn.apply(input, rois, size, scale, sr, aligned, False)
 
 
 def roi_warp(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
@@ -233,8 +242,9 @@ def roi_warp(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, al
     size = _check_output_size(output_size, fn)
     scale = _check_scale(spatial_scale, fn)
     sr = _check_sampling_ratio(sampling_ratio, fn)
+    aligned = _check_aligned(aligned, fn)
     rois = _prepare(input, boxes, fn)
-    return RoIAlignFn.apply(input, rois, size, scale, sr, bool(aligned), True)
+    return RoIAlignFn.apply(input, rois, size, scale, sr, aligned, True)
 
 
 def roi_pool(input, boxes, output_size, spatial_scale=1.0):

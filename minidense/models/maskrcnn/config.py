@@ -58,7 +58,7 @@ class MaskRCNNConfig:
 
     def __post_init__(self):
         if self.stride not in (16, 32):
-            raise ValueError(f"stride must be 16 or 32, got {self.stride}")
+            raise ValueError(f"stride must be 16 or 32, got {self.stride!r}")
         if self.pooler not in POOLERS:
             raise ValueError(f"pooler must be one of {POOLERS}, got {self.pooler!r}")
         if self.mask_loss not in MASK_LOSSES:
@@ -71,6 +71,44 @@ class MaskRCNNConfig:
             )
         if len(self.widths) < self.num_stages:
             raise ValueError(f"widths needs {self.num_stages} entries for stride {self.stride}")
+        self._check_numbers()
+
+    def _check_numbers(self):
+        """Counts are ints, IoUs/fractions/thresholds lie in [0, 1], sizes are positive."""
+        counts = ("in_channels", "rpn_channels", "rpn_batch_per_image", "rpn_pre_nms_top_n_train",
+                  "rpn_post_nms_top_n_train", "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test",
+                  "box_batch_per_image", "box_pool", "box_fc", "mask_pool", "mask_channels",
+                  "detections_per_image")  # fmt: skip
+        for name in counts + ("mask_convs", "sampling_ratio"):
+            v = getattr(self, name)
+            low = 1 if name in counts else (0 if name == "mask_convs" else -(2**31))
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                what = "an int (<= 0: adaptive)" if name == "sampling_ratio" else f"an int >= {low}"
+                raise ValueError(f"{name} must be {what}, got {v!r}")
+        fractions = ("rpn_fg_iou", "rpn_bg_iou", "rpn_positive_fraction", "rpn_nms", "box_fg_iou",
+                     "box_bg_iou", "box_positive_fraction", "score_thresh", "nms_thresh",
+                     "mask_thresh")  # fmt: skip
+        for name in fractions:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
+                raise ValueError(f"{name} must be a number in [0, 1], got {v!r}")
+        for fg, bg in (("rpn_fg_iou", "rpn_bg_iou"), ("box_fg_iou", "box_bg_iou")):
+            if getattr(self, bg) > getattr(self, fg):
+                raise ValueError(
+                    f"{bg} ({getattr(self, bg)}) must be <= {fg} ({getattr(self, fg)})"
+                )
+        for name in ("anchor_sizes", "anchor_ratios", "widths", "box_weights"):
+            v = getattr(self, name)
+            number = lambda e: isinstance(e, int | float) and not isinstance(e, bool)  # noqa: E731
+            ok = isinstance(v, tuple | list) and len(v) > 0
+            ok = ok and all(number(e) and math.isfinite(e) and e > 0 for e in v)
+            if not ok:
+                raise ValueError(f"{name} must be a non-empty tuple of positive numbers, got {v!r}")
+        if not (self.rpn_min_size >= 0 and self.bbox_xform_clip > 0):
+            raise ValueError(
+                f"rpn_min_size must be >= 0 and bbox_xform_clip > 0, got {self.rpn_min_size!r} "
+                f"and {self.bbox_xform_clip!r}"
+            )
 
     @property
     def num_stages(self):

@@ -35,6 +35,11 @@ class MaskRCNN(nn.Module):
         self.roi_heads = RoIHeads(config, self.backbone.out_channels)
 
     def _features(self, images):
+        x = self._images(images)
+        return self.backbone(x - 0.5), x.shape[2:]
+
+    def _images(self, images):
+        """The checked ``(N, C, H, W)`` image Tensor, in the model's dtype if given as an array."""
         if isinstance(images, Tensor):
             x = images
         else:  # a float array (NumPy's float64 default too) joins the model's dtype
@@ -42,14 +47,15 @@ class MaskRCNN(nn.Module):
             if x.dtype.kind == "f":
                 x = x.astype(next(self.parameters()).dtype)
             x = Tensor(x)
-        check_image_batch(x, self.cfg.in_channels, "MaskRCNN")
-        return self.backbone(x - 0.5), x.shape[2:]
+        check_image_batch(x, self.cfg.in_channels, "MaskRCNN", next(self.parameters()).dtype)
+        return x
 
     def forward(self, images, targets=None, rng=None):
         if targets is None:
             if self.training:
                 raise ValueError("MaskRCNN in training mode needs targets; call .eval() or predict()")
             return self.predict(images)
+        images = self._images(images)  # checked first: an (N, H, W, C) batch gets its hint
         self._check_targets(images, targets)
         rng = rng if rng is not None else default_generator()
         features, size = self._features(images)
@@ -75,7 +81,7 @@ class MaskRCNN(nn.Module):
         n = len(images)
         if not isinstance(targets, list | tuple) or len(targets) != n:
             raise ValueError(f"targets must be a list with one dict per image ({n}), got {type(targets).__name__}")
-        H, W = np.shape(images)[2:]
+        H, W = images.shape[2:]
         for i, t in enumerate(targets):
             for key in ("boxes", "labels", "masks"):
                 if key not in t:
@@ -83,9 +89,16 @@ class MaskRCNN(nn.Module):
             boxes, labels, masks = np.asarray(t["boxes"]), np.asarray(t["labels"]), np.asarray(t["masks"])
             k = len(boxes)
             if boxes.shape != (k, 4) or not np.isfinite(boxes).all():
-                raise ValueError(f"targets[{i}]['boxes'] must be finite (K, 4), got shape {boxes.shape}")
+                got = f"shape {boxes.shape}"
+                if boxes.shape == (k, 4):
+                    row = np.flatnonzero(~np.isfinite(boxes).all(axis=1))[0]
+                    got = f"a NaN or infinite value in row {row}: {boxes[row].tolist()}"
+                raise ValueError(f"targets[{i}]['boxes'] must be finite (K, 4), got {got}")
             if (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any():
-                raise ValueError(f"targets[{i}]['boxes'] must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1")
+                raise ValueError(
+                    f"targets[{i}]['boxes'] must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1; "
+                    "convert (x, y, w, h) boxes with x2 = x + w, y2 = y + h"
+                )
             if labels.shape != (k,) or labels.dtype.kind not in "iu":
                 raise ValueError(f"targets[{i}]['labels'] must be {k} integers, got {labels.shape} {labels.dtype}")
             if k and (labels.min() < 1 or labels.max() >= self.cfg.num_classes):
