@@ -432,6 +432,23 @@ case("commands", "cli-seed-negative", "typed `--seed -1`",
 case("commands", "cli-no-command", "ran `python -m minidense` without a command",
      lambda t: cli(), SystemExit, r"exit 2: .*required: COMMAND",
      "`python -m minidense --help` lists the commands")
+case("ops", "conv-nhwc", "gave conv2d an (N, H, W, C) image",
+     lambda t: F.conv2d(md.randn(1, 8, 8, 3), md.randn(4, 3, 3, 3)), ValueError,
+     r"input has 8; it looks like \(N, H, W, C\): use x.permute\(0, 3, 1, 2\)",
+     "channels first: `x.permute(0, 3, 1, 2)`")
+case("ops", "interpolate-inf-scale", "asked interpolate for scale_factor=inf",
+     lambda t: F.interpolate(md.randn(1, 1, 4, 4), scale_factor=float("inf")), ValueError,
+     r"scale_factor must be a positive number or a pair of them, all finite", "a finite factor, or `size=`")
+case("ops", "interpolate-align-string", "passed align_corners='yes'",
+     lambda t: F.interpolate(md.randn(1, 1, 4, 4), scale_factor=2, mode="bilinear",
+                             align_corners="yes"), TypeError,
+     r"align_corners must be None, True or False", "`align_corners=True`")
+case("ops", "pool-flag-string", "passed ceil_mode='no' to max_pool2d",
+     lambda t: F.max_pool2d(md.randn(1, 1, 4, 4), 2, ceil_mode="no"), TypeError,
+     r"ceil_mode must be True or False", "`ceil_mode=False`")
+case("ops", "pool-window-in-padding", "dilated a pooling window past the whole image",
+     lambda t: F.max_pool2d(md.randn(1, 1, 1, 1), 2, padding=1, dilation=2), ValueError,
+     r"window 0 lies entirely in the padding", "reduce padding or dilation")
 
 # fmt: on
 

@@ -539,9 +539,15 @@ def _check_conv_args(op, x, weight, bias, groups, transposed):
                 f"groups ({groups})"
             )
         if weight.shape[1] * groups != C:
+            hint = (
+                "; it looks like (N, H, W, C): use x.permute(0, 3, 1, 2)"
+                if x.shape[3] == weight.shape[1] * groups
+                else ""
+            )
             raise ValueError(
                 f"{op}: weight (C_out, C_in/groups, kH, kW) = {tuple(weight.shape)} expects "
                 f"{weight.shape[1] * groups} input channels with groups={groups}, but input has {C}"
+                f"{hint}"
             )
     if bias is not None:
         check_float_array(bias, "bias", op, ndim=1)

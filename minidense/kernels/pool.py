@@ -74,6 +74,15 @@ def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
             f"{op}: input {H}x{W} with padding {p} is smaller than the (dilated) kernel "
             f"{d[0] * (k[0] - 1) + 1}x{d[1] * (k[1] - 1) + 1}: output would be {out[0]}x{out[1]}"
         )
+    if max(d) > 1:  # a dilated window can skip over the whole image and see only padding
+        for size, kk, ss, pp, dd, n in zip((H, W), k, s, p, d, out, strict=True):
+            for o in range(n):
+                taps = range(o * ss - pp, o * ss - pp + (kk - 1) * dd + 1, dd)
+                if not any(0 <= t < size for t in taps):
+                    raise ValueError(
+                        f"{op}: with input {H}x{W}, kernel_size {k}, dilation {d} and padding {p}, "
+                        f"window {o} lies entirely in the padding; reduce padding or dilation"
+                    )
     return k, s, p, d, out
 
 

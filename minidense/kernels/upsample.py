@@ -104,12 +104,12 @@ def _linear_table(in_size, out_size, scale, align_corners):
 def _positive_pair(value, name, kind):
     vals = tuple(value) if isinstance(value, tuple | list) else (value, value)
     ok = len(vals) == 2 and all(
-        isinstance(v, kind) and not isinstance(v, bool) and v > 0 for v in vals
+        isinstance(v, kind) and not isinstance(v, bool) and v > 0 and math.isfinite(v) for v in vals
     )
     if not ok:
         what = "int" if kind is numbers.Integral else "number"
         raise ValueError(
-            f"interpolate: {name} must be a positive {what} or a pair of them, got {value!r}"
+            f"interpolate: {name} must be a positive {what} or a pair of them, all finite, got {value!r}"
         )
     return vals
 
@@ -126,6 +126,8 @@ def interpolate_plan(in_hw, size=None, scale_factor=None, mode="nearest", align_
         raise ValueError(
             f"interpolate: align_corners can only be set with mode='bilinear', got mode={mode!r}"
         )
+    if align_corners is not None and not isinstance(align_corners, bool | np.bool_):
+        raise TypeError(f"interpolate: align_corners must be None, True or False, got {align_corners!r}")
     if (size is None) == (scale_factor is None):
         raise ValueError(
             "interpolate: give exactly one of size and scale_factor, got "

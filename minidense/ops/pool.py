@@ -6,6 +6,8 @@ puts every value back at its position and zeros elsewhere. The kernels are in
 ``minidense.kernels.pool``.
 """
 
+import numpy as np
+
 from ..autograd import Function
 from ..kernels import pool as K
 from ..tensor import Tensor
@@ -65,6 +67,11 @@ def _check_tensor(fn, name, t):
         raise TypeError(f"{fn}: {name} must be a minidense Tensor, got {type(t).__name__}")
 
 
+def _check_flag(fn, name, value):
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{fn}: {name} must be True or False, got {value!r}")
+
+
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):  # fmt: skip
     """Max over ``kernel_size`` windows (padding counts as -inf; the first maximum wins ties).
@@ -78,6 +85,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         positions ``h·W + w`` in the input plane.
     """
     _check_tensor("max_pool2d", "input", input)
+    _check_flag("max_pool2d", "ceil_mode", ceil_mode)
+    _check_flag("max_pool2d", "return_indices", return_indices)
     out, idx = MaxPool2dFn.apply(input, kernel_size, stride, padding, dilation, ceil_mode)
     return (out, idx) if return_indices else out
 
@@ -90,6 +99,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     Args: input (Tensor[N, C, H, W]); the rest as in ``max_pool2d``. Returns Tensor[N, C, Ho, Wo].
     """
     _check_tensor("avg_pool2d", "input", input)
+    _check_flag("avg_pool2d", "ceil_mode", ceil_mode)
+    _check_flag("avg_pool2d", "count_include_pad", count_include_pad)
     return AvgPool2dFn.apply(input, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
