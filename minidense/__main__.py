@@ -97,7 +97,7 @@ def build_parser():
     tu.add_argument("--epochs", type=_non_negative, default=None)
     tu.add_argument("--batch-size", type=_positive, default=8)
     tu.add_argument("--image-size", type=_positive, default=None)
-    tu.add_argument("--lr", type=_positive_float, default=3e-3)
+    tu.add_argument("--lr", type=_positive_float, default=1e-2)
     tu.add_argument("--seed", type=_non_negative, default=0)
     tu.add_argument("--out", default="runs/unet", help="folder for checkpoint, curves and pictures")
     tu.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
