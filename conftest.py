@@ -11,3 +11,10 @@ if os.environ.get("MINIDENSE_TEST_GPU", "0") != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MINIDENSE_FAST", "1")
+
+# The CUDA simulator runs one Python thread per CUDA thread and meets at every barrier; Python
+# switches threads only every 5 ms by default, which makes barrier-heavy kernels (the tiled
+# matmul) crawl. 1 ms is several times faster and changes nothing else.
+import sys  # noqa: E402
+
+sys.setswitchinterval(0.001)

@@ -23,6 +23,8 @@ import threading
 
 import numpy as np
 
+from .backend import array_module, as_array, move
+
 __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "backward"]
 
 _state = threading.local()
@@ -207,9 +209,10 @@ def backward(root, grad=None, retain_graph=False):
                 f"backward() needs grad= for a non-scalar tensor (shape {root.shape}); "
                 "reduce it first, e.g. loss.sum().backward(), or pass grad of the same shape"
             )
-        grad = np.ones(root.shape, dtype=root.dtype)
+        grad = array_module(root.data).ones(root.shape, dtype=root.dtype)
     else:
         grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
+        grad = move(grad, root.device)
         if tuple(grad.shape) != root.shape:
             raise ValueError(f"grad must have the tensor's shape {root.shape}, got {grad.shape}")
     if root._ctx is None:
@@ -226,7 +229,8 @@ def backward(root, grad=None, retain_graph=False):
             raise RuntimeError(_FREED_MESSAGE.format(name=ctx.fn.__name__))
         for i, (shape, dtype) in enumerate(ctx.outputs_meta):
             if grads[i] is None and dtype.kind == "f":
-                grads[i] = np.zeros(shape, dtype=dtype)  # an output nobody used
+                xp = array_module(*(g for g in grads if g is not None))
+                grads[i] = xp.zeros(shape, dtype=dtype)  # an output nobody used
         input_grads = ctx.fn.backward(ctx, *grads)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
@@ -238,7 +242,7 @@ def backward(root, grad=None, retain_graph=False):
         for t, g in zip(ctx.inputs, input_grads, strict=True):
             if t is None or g is None or not t.requires_grad:
                 continue
-            g = unbroadcast(g, t.shape)
+            g = unbroadcast(as_array(g), t.shape)  # raw device arrays from kernels: CudaArrays
             if g.dtype != t.dtype:
                 g = g.astype(t.dtype)
             if t._ctx is None:

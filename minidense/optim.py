@@ -5,9 +5,11 @@ arrays indexed by the parameter's position, so ``state_dict()`` can be checkpoin
 """
 
 import math
+import numbers
 
 import numpy as np
 
+from .backend import array_module, move
 from .tensor import Tensor
 
 __all__ = [
@@ -18,6 +20,11 @@ __all__ = [
 
 class Optimizer:
     def __init__(self, params, lr, defaults):
+        if isinstance(params, Tensor) or hasattr(params, "named_parameters"):
+            raise TypeError(
+                f"params must be an iterable of Parameters, got a {type(params).__name__}; "
+                "pass model.parameters()"
+            )
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
@@ -52,11 +59,12 @@ class Optimizer:
         raise NotImplementedError
 
     def state_dict(self):
-        """{"hyper": {...}, "step": n, "state": {index: {name: array}}} — plain, checkpointable."""
+        """{"hyper": {...}, "step": n, "state": {index: {name: array}}} — plain, checkpointable
+        host arrays (copies), whatever device the parameters are on."""
         return {
             "hyper": dict(self.defaults, lr=self.lr),
             "step": self.step_count,
-            "state": {str(i): {k: np.array(v, copy=True) for k, v in s.items()}
+            "state": {str(i): {k: np.array(move(v, "cpu"), copy=True) for k, v in s.items()}
                       for i, s in self.state.items()},  # fmt: skip
         }
 
@@ -76,12 +84,19 @@ class Optimizer:
                         f"the parameter has {self.params[i].shape}"
                     )
         self.state = {
-            int(k): {n: np.array(v, dtype=np.int64 if n == "step" else self.params[int(k)].dtype)
-                     for n, v in s.items()}  # fmt: skip
+            int(k): {n: _state_array(v, n, self.params[int(k)]) for n, v in s.items()}
             for k, s in state.items()
         }
         self.step_count = int(sd.get("step", 0))
         self.lr = float(sd.get("hyper", {}).get("lr", self.lr))
+
+
+def _state_array(value, name, param):
+    """A loaded state entry: the step count stays a host int64, the rest joins the parameter's
+    dtype and device."""
+    if name == "step":
+        return np.array(value, dtype=np.int64)
+    return move(np.array(value, dtype=param.dtype), param.device)
 
 
 class SGD(Optimizer):
@@ -101,7 +116,7 @@ class SGD(Optimizer):
             g = g + self.weight_decay * p.data
         if self.momentum:
             if "velocity" not in state:
-                state["velocity"] = np.array(g, copy=True)  # PyTorch starts the buffer at g
+                state["velocity"] = g.copy()  # PyTorch starts the buffer at g
             else:
                 state["velocity"] *= self.momentum
                 state["velocity"] += g
@@ -121,6 +136,10 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
+        if not (eps > 0 and math.isfinite(eps)) or not (weight_decay >= 0):
+            raise ValueError(
+                f"eps must be > 0 and weight_decay >= 0, got eps={eps}, weight_decay={weight_decay}"
+            )
         super().__init__(params, lr, dict(betas=tuple(betas), eps=eps, weight_decay=weight_decay))
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
 
@@ -129,8 +148,9 @@ class Adam(Optimizer):
         if self.weight_decay and not self.decoupled:
             g = g + self.weight_decay * p.data
         if "exp_avg" not in state:
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
+            xp = array_module(p.data)
+            state["exp_avg"] = xp.zeros_like(p.data)
+            state["exp_avg_sq"] = xp.zeros_like(p.data)
             state["step"] = np.zeros((), dtype=np.int64)  # 0-d, so the state stays all arrays
         state["step"] += 1
         t = int(state["step"])
@@ -143,7 +163,8 @@ class Adam(Optimizer):
             p.data *= 1 - self.lr * self.weight_decay
         m_hat = m / (1 - b1**t)
         v_hat = v / (1 - b2**t)
-        p.data -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
+        sqrt = array_module(v_hat).sqrt
+        p.data -= (self.lr * m_hat / (sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
 
 
 class AdamW(Adam):
@@ -189,6 +210,8 @@ class StepLR(LRScheduler):
     def __init__(self, optimizer, step_size, gamma=0.1):
         if step_size <= 0:
             raise ValueError(f"step_size must be positive, got {step_size}")
+        if not (gamma > 0 and math.isfinite(gamma)):
+            raise ValueError(f"gamma must be a finite number > 0, got {gamma}")
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer)
 
@@ -229,6 +252,10 @@ class CosineLR(WarmupCosine):
 def clip_grad_norm_(params, max_norm):
     """Scale gradients in place so their global L2 norm is at most ``max_norm``; returns the norm
     before clipping (inf/nan norms are returned unchanged so the caller can stop training)."""
+    if not (isinstance(max_norm, numbers.Real) and max_norm > 0 and math.isfinite(max_norm)):
+        raise ValueError(f"clip_grad_norm_: max_norm must be a finite number > 0, got {max_norm!r}")
+    if isinstance(params, Tensor):
+        params = [params]
     grads = [p.grad.data for p in params if isinstance(p, Tensor) and p.grad is not None]
     if not grads:
         return 0.0

@@ -7,7 +7,7 @@ and indices and never require grad. Operators record the graph through ``miniden
 import numpy as np
 
 from . import autograd
-from .backend import device_of
+from .backend import array_module, as_array, device_of, on_device_of
 
 __all__ = [
     "Tensor",
@@ -34,7 +34,15 @@ def _to_array(data, dtype=None, name="data"):
     if isinstance(data, Tensor):
         data = data.data
     if hasattr(data, "copy_to_host") and not isinstance(data, np.ndarray):
-        return data if dtype is None else data  # device arrays keep their dtype
+        arr = as_array(data)  # a device array: it stays on the device
+        if dtype is not None:
+            dtype = np.dtype(dtype)
+            if dtype.kind not in _ALLOWED_KINDS or dtype == np.float16:
+                raise TypeError(
+                    f"dtype must be float32, float64, an integer type or bool, got {dtype}"
+                )
+            arr = arr.astype(dtype, copy=False)
+        return arr
     try:
         arr = np.asarray(data)
     except (ValueError, TypeError) as e:
@@ -82,6 +90,8 @@ class Tensor:
         """Wrap a raw array produced by an op (no validation, no copy)."""
         if isinstance(array, np.generic | float | int | bool):
             array = np.asarray(array)  # NumPy reductions return scalars; keep 0-d arrays
+        elif not isinstance(array, np.ndarray):
+            array = as_array(array)  # raw device arrays from kernels become CudaArrays
         t = cls.__new__(cls)
         t.data, t.grad, t._ctx, t._out_index, t.requires_grad = array, None, None, 0, False
         return t
@@ -207,11 +217,12 @@ class Tensor:
         if self.dtype.kind == "f":
             # Cast straight from the user's value: through the float32 default, a Python float
             # would be rounded before a float64 tensor sees it (x * 0.1 ≠ x * 0.1 in float64).
-            return Tensor._wrap(_to_array(other, dtype=self.dtype, name="operand"))
-        arr = _to_array(other, name="operand")
-        if arr.dtype.kind == "f":
-            arr = arr.astype(np.float32)
-        return Tensor._wrap(arr)
+            arr = _to_array(other, dtype=self.dtype, name="operand")
+        else:
+            arr = _to_array(other, name="operand")
+            if arr.dtype.kind == "f":
+                arr = arr.astype(np.float32)
+        return Tensor._wrap(on_device_of(arr, self.data))  # numbers join the tensor's device
 
     def _pair(self, other, reflected=False):
         """(left, right) operands of a binary op. An integer side meeting a float side is cast to
@@ -301,27 +312,27 @@ class Tensor:
         return S.getitem(self, index)
 
     # Comparisons give bool tensors and record no graph.
-    def _compare(self, other, fn):
+    def _compare(self, other, name):
         other = self._operand(other)
-        return Tensor._wrap(fn(self.data, other.data))
+        return Tensor._wrap(getattr(array_module(self.data), name)(self.data, other.data))
 
     def __lt__(self, other):
-        return self._compare(other, np.less)
+        return self._compare(other, "less")
 
     def __le__(self, other):
-        return self._compare(other, np.less_equal)
+        return self._compare(other, "less_equal")
 
     def __gt__(self, other):
-        return self._compare(other, np.greater)
+        return self._compare(other, "greater")
 
     def __ge__(self, other):
-        return self._compare(other, np.greater_equal)
+        return self._compare(other, "greater_equal")
 
     def __eq__(self, other):
-        return self._compare(other, np.equal)
+        return self._compare(other, "equal")
 
     def __ne__(self, other):
-        return self._compare(other, np.not_equal)
+        return self._compare(other, "not_equal")
 
     __hash__ = object.__hash__  # tensors are used as dict keys (optimizer state) by identity
 
@@ -355,7 +366,7 @@ class Tensor:
         return R.min(self, axis, keepdims)
 
     def argmax(self, axis=None):
-        return Tensor._wrap(np.argmax(self.numpy(), axis=axis))
+        return Tensor._wrap(array_module(self.data).argmax(self.data, axis=axis))
 
     def any(self):
         return bool(np.any(self.numpy()))
@@ -483,9 +494,7 @@ def _float_dtype(dtype):
 
 def tensor(data, dtype=None, requires_grad=False):
     """A new leaf tensor holding a copy of ``data`` (number, nested list or array)."""
-    arr = _to_array(data, dtype)
-    if isinstance(arr, np.ndarray):
-        arr = arr.copy()
+    arr = _to_array(data, dtype).copy()
     return Tensor(arr, requires_grad=requires_grad)
 
 

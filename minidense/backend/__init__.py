@@ -10,7 +10,9 @@ CUDA backend is a module that implements the same names on Numba device arrays.
 
 Adding a backend: write ``backend/<device>.py`` exposing every name in ``PRIMITIVES`` with NumPy's
 signature and semantics (broadcasting included), register it in ``_MODULES`` below, and make
-``device_of`` recognise its arrays. The dense kernels in ``minidense.kernels`` dispatch on their own.
+``device_of`` recognise its arrays. The dense kernels in ``minidense.kernels`` dispatch on their
+own. ``backend/cuda.py`` is the worked example: a ``CudaArray`` type plus the functions, on our
+kernels.
 """
 
 import numpy as np
@@ -51,13 +53,20 @@ cpu = _CpuModule()
 _MODULES = {"cpu": cpu}
 
 
+def _cuda_module():
+    # Imported on first use: the CPU path never needs it.
+    from . import cuda
+
+    _MODULES["cuda"] = cuda
+    return cuda
+
+
 def get(device):
-    """The array module for ``device`` ("cpu" or "cuda")."""
+    """The array module for ``device`` ("cpu" or "cuda"); "cuda" raises without a GPU."""
     if device == "cuda":
-        raise NotImplementedError(
-            "the generic CUDA backend is not available yet: keep tensors on device='cpu' "
-            "(the dense and RoI kernels have CUDA twins that are tested on their own)"
-        )
+        module = _MODULES.get("cuda") or _cuda_module()
+        module.require_gpu()
+        return module
     try:
         return _MODULES[device]
     except KeyError:
@@ -73,5 +82,37 @@ def array_module(*arrays):
     """The array module that handles ``arrays`` (all on one device)."""
     for a in arrays:
         if is_device_array(a):
-            return get("cuda")
+            return _MODULES.get("cuda") or _cuda_module()
     return cpu
+
+
+def as_array(array):
+    """``array`` as an array the ops can compute with: a raw Numba device array (as the dense
+    kernels return) becomes a ``CudaArray`` (a view, no copy); anything else passes unchanged."""
+    if isinstance(array, np.ndarray) or not is_device_array(array):
+        return array
+    cuda = _MODULES.get("cuda") or _cuda_module()
+    return array if isinstance(array, cuda.CudaArray) else cuda.CudaArray.from_device(array)
+
+
+def on_device_of(value, like):
+    """``value`` (a number or host array) on the device of the raw array ``like``.
+
+    For op operands: on the GPU a 0-d value comes from a cache of constants (scalars recur in
+    every step), so the result must be read, never written in place."""
+    if not is_device_array(like) or is_device_array(value):
+        return value
+    cuda = array_module(like)
+    value = np.asarray(value)
+    return cuda.constant(value.item(), value.dtype) if value.ndim == 0 else cuda.asarray(value)
+
+
+def move(array, device):
+    """A copy of ``array`` on ``device`` ("cpu": a NumPy array, "cuda": a CudaArray); no copy
+    when it is there already."""
+    if device == "cpu":
+        return array if not is_device_array(array) else array.copy_to_host()
+    if device == "cuda":
+        cuda = get("cuda")
+        return as_array(array) if is_device_array(array) else cuda.asarray(np.asarray(array))
+    raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")

@@ -14,9 +14,47 @@ import numba
 import numpy as np
 from numba import cuda
 
-__all__ = ["dual", "cpu_kernel", "is_device_array", "grid_for", "THREADS"]
+__all__ = ["dual", "cpu_kernel", "is_device_array", "as_device", "grid_for", "THREADS"]
 
-THREADS = 128  # threads per block for the 1-D grid-stride kernels
+# Threads per block for the 1-D grid-stride kernels. The CUDA simulator runs one Python thread per
+# CUDA thread, so it gets a few threads and at most two blocks (the loops cover any size).
+_SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
+THREADS = 16 if _SIMULATOR else 128
+
+
+def _lock_simulator_shared_arrays():
+    """Work around a race in Numba's CUDA simulator (numba-cuda 0.30): ``cuda.shared.array`` looks
+    up, then stores, the block's array (keyed by the calling line) without a lock, so two simulated
+    threads can each make their own "shared" tile and a tiled kernel reads tiles that were never
+    written (rare wrong matmul results). Same lookup, under a lock."""
+    import sys
+    import threading
+
+    from numba.cuda.simulator import kernelapi
+
+    if getattr(kernelapi.FakeCUDAShared.array, "_minidense_locked", False):
+        return
+    unlocked, lock = kernelapi.FakeCUDAShared.array, threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if alignment is not None or shape == 0:  # errors and dynamic shared memory: as before
+            return unlocked(self, shape, dtype, alignment)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)  # the kernel line asking for it
+        with lock:
+            res = self._allocations.get(caller)
+            if res is None:
+                if isinstance(dtype, kernelapi.types.Type):
+                    dtype = kernelapi.numpy_support.as_dtype(dtype)
+                res = self._allocations[caller] = np.empty(shape, dtype)
+        return res
+
+    array._minidense_locked = True
+    kernelapi.FakeCUDAShared.array = array
+
+
+if _SIMULATOR:
+    _lock_simulator_shared_arrays()
 
 
 def dual(fn):
@@ -37,4 +75,10 @@ def is_device_array(a):
 
 def grid_for(n, threads=THREADS):
     """Blocks for a grid-stride launch over ``n`` items (at least one block, capped)."""
-    return max(1, min((n + threads - 1) // threads, 65535))
+    return max(1, min((n + threads - 1) // threads, 2 if _SIMULATOR else 65535))
+
+
+def as_device(a):
+    """The raw Numba device array behind ``a`` (a ``CudaArray`` or a device array); kernels take
+    either, this is for code that needs Numba's own device-array methods."""
+    return getattr(a, "dev", a)

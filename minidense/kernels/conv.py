@@ -325,35 +325,41 @@ def _make_matmul_kernel(nb_dtype):
     @cuda.jit
     def matmul_tiled(a, b, out, trans_a, trans_b):
         # out[z] = op(a[z % Ba]) @ op(b[z % Bb]), op = transpose when trans_* is set.
-        # Each block computes a TILE x TILE tile of out[z], stepping along K one tile at a time:
-        # the block loads a tile of op(a) and one of op(b) into shared memory, syncs, multiplies.
+        # A block computes one TILE x TILE tile of out[z] at a time (a grid-stride loop over all
+        # tiles of all z, so the simulator can run a single block), stepping along K one tile at a
+        # time: the block loads a tile of op(a) and one of op(b) into shared memory, syncs,
+        # multiplies.
         sa = cuda.shared.array((TILE, TILE), nb_dtype)
         sb = cuda.shared.array((TILE, TILE), nb_dtype)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        z = cuda.blockIdx.z
-        za, zb = z % a.shape[0], z % b.shape[0]
-        row = cuda.blockIdx.y * TILE + ty
-        col = cuda.blockIdx.x * TILE + tx
         M, N = out.shape[1], out.shape[2]
         K = a.shape[1] if trans_a else a.shape[2]
-        acc = nb_dtype(0)
-        for t in range((K + TILE - 1) // TILE):
-            k = t * TILE + tx
-            if row < M and k < K:
-                sa[ty, tx] = a[za, k, row] if trans_a else a[za, row, k]
-            else:
-                sa[ty, tx] = 0
-            k = t * TILE + ty
-            if col < N and k < K:
-                sb[ty, tx] = b[zb, col, k] if trans_b else b[zb, k, col]
-            else:
-                sb[ty, tx] = 0
-            cuda.syncthreads()
-            for kk in range(TILE):
-                acc += sa[ty, kk] * sb[kk, tx]
-            cuda.syncthreads()
-        if row < M and col < N:
-            out[z, row, col] = acc
+        tiles_n = (N + TILE - 1) // TILE
+        per_matrix = ((M + TILE - 1) // TILE) * tiles_n
+        for tile in range(cuda.blockIdx.x, per_matrix * out.shape[0], cuda.gridDim.x):
+            z = tile // per_matrix
+            t = tile - z * per_matrix
+            za, zb = z % a.shape[0], z % b.shape[0]
+            row = (t // tiles_n) * TILE + ty
+            col = (t % tiles_n) * TILE + tx
+            acc = nb_dtype(0)
+            for k0 in range(0, K, TILE):
+                k = k0 + tx
+                if row < M and k < K:
+                    sa[ty, tx] = a[za, k, row] if trans_a else a[za, row, k]
+                else:
+                    sa[ty, tx] = 0
+                k = k0 + ty
+                if col < N and k < K:
+                    sb[ty, tx] = b[zb, col, k] if trans_b else b[zb, k, col]
+                else:
+                    sb[ty, tx] = 0
+                cuda.syncthreads()
+                for kk in range(TILE):
+                    acc += sa[ty, kk] * sb[kk, tx]
+                cuda.syncthreads()
+            if row < M and col < N:
+                out[z, row, col] = acc
 
     return matmul_tiled
 
@@ -391,8 +397,10 @@ def matmul_cuda(a, b, trans_a=False, trans_b=False, out=None):
     elif tuple(out.shape) != ((M, N) if both_2d else (batch, M, N)):
         raise ValueError(f"matmul_cuda: out has shape {tuple(out.shape)}, expected {(batch, M, N)}")
     out3 = out.reshape(1, M, N) if both_2d else out
-    grid = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE, batch)
-    _MATMUL_KERNELS[dtype][grid, (TILE, TILE)](a3, b3, out3, trans_a, trans_b)
+    tiles = ((N + TILE - 1) // TILE) * ((M + TILE - 1) // TILE) * batch
+    # One block under the simulator (each simulated thread is a Python thread; the kernel loops).
+    blocks = 1 if numba.config.ENABLE_CUDASIM else min(tiles, 65535)
+    _MATMUL_KERNELS[dtype][blocks, (TILE, TILE)](a3, b3, out3, trans_a, trans_b)
     return out
 
 

@@ -1,8 +1,6 @@
 """Normalisation: batch norm as one Function (its backward has a compact closed form), group norm
 as a composite of reductions."""
 
-import numpy as np
-
 from ..autograd import Function
 from ..backend import array_module
 
@@ -56,6 +54,11 @@ def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.
     shape = (1, C) + (1,) * (x.ndim - 2)
     if training:
         m = x.size // C
+        if x.shape[0] == 0:
+            raise ValueError(
+                f"batch_norm in training got an empty batch {x.shape}: skip empty batches, or "
+                "call model.eval() to use the running statistics"
+            )
         if m <= 1:
             raise ValueError(
                 f"batch_norm in training needs more than one value per channel, got input {x.shape}"
@@ -68,7 +71,7 @@ def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.
             running_var *= 1 - momentum
             running_var += momentum * var.data * (m / (m - 1))
         return y
-    scale = weight / np.sqrt(running_var + eps).astype(x.dtype)
+    scale = weight / array_module(running_var).sqrt(running_var + eps).astype(x.dtype)
     shift = bias - running_mean.astype(x.dtype) * scale
     return x * scale.reshape(shape) + shift.reshape(shape)
 
@@ -76,6 +79,8 @@ def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.
 def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
     """Group normalisation (Wu & He): statistics over each group of C/G channels and H, W."""
     N, C = x.shape[:2]
+    if isinstance(num_groups, bool) or not hasattr(num_groups, "__index__") or num_groups < 1:
+        raise ValueError(f"num_groups must be a positive int, got {num_groups!r}")
     if C % num_groups:
         raise ValueError(f"num_groups={num_groups} must divide the {C} channels")
     g = x.reshape(N, num_groups, -1)

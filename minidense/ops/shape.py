@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..backend import array_module
 
@@ -235,6 +236,19 @@ def to_device(x, device):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     if device == x.device:
         return x
-    raise NotImplementedError(
-        "moving tensors to 'cuda' is not available yet: the generic CUDA backend is still to come"
-    )
+    if device == "cuda":
+        backend.get("cuda")  # raises "no CUDA GPU found: ..." before anything moves
+    return ToDevice.apply(x, device)
+
+
+class ToDevice(Function):
+    """Copy to another device; the gradient is copied back to where the input lives"""
+
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.source = backend.device_of(x)
+        return backend.move(x, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return backend.move(g, ctx.source), None

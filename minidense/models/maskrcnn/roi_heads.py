@@ -14,6 +14,7 @@ def pool_features(features, rois, output_size, cfg):
     """The ablation's switch: quantized max (RoIPool), quantized bilinear (RoIWarp) or exact
     bilinear (RoIAlign) pooling of ``rois`` ``(K, 5)`` from ``features`` ``(N, C, H, W)``."""
     scale = 1.0 / cfg.stride
+    rois = Tensor(rois).to(features.device)  # sampled on the host; pooled where features are
     if cfg.pooler == "roipool":
         return roi_pool(features, rois, output_size, scale)
     if cfg.pooler == "roiwarp":
