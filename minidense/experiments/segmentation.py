@@ -76,7 +76,7 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
         image_size = max(32, image_size // 32 * 32)
     n_train = n_train or (32 if fast else 320)
     n_test = n_test or (16 if fast else 100)
-    epochs = epochs if epochs is not None else (2 if fast else 20)
+    epochs = epochs if epochs is not None else (2 if fast else 24)
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     if data_options is None and dataset == "shapes":
