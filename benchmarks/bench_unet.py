@@ -75,7 +75,9 @@ def torch_step(args, x, y):
             self.fuse = double_conv(ci // 2 + cs, co)
 
         def forward(self, x, skip):
-            x = self.up(tF.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False))
+            x = self.up(
+                tF.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
+            )
             return self.fuse(torch.cat([skip, x], 1))
 
     class TorchUNet(tnn.Module):  # the same architecture as minidense.models.UNet

@@ -3,8 +3,12 @@
 NumPy arrays, reverse-mode autograd, and hand-written Numba kernels for the CPU and CUDA.
 """
 
-from . import _env  # noqa: F401  (must run before numba is imported)
-from . import functional, nn, optim
+from . import (
+    _env,  # noqa: F401  (must run before numba is imported)
+    functional,
+    nn,
+    optim,
+)
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import (

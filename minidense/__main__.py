@@ -63,7 +63,9 @@ def _cmd_train_maskrcnn(args):
     r = train_maskrcnn(args.pooler, args.stride, args.mask_loss, epochs=args.epochs, out=args.out,
                        resume=args.resume, seed=args.seed, preset_name=args.preset, lr=args.lr)  # fmt: skip
     print_results(r, f"Mask R-CNN ({args.pooler}, stride {args.stride}, {args.mask_loss} masks)")
-    print(f"trained in {r['seconds']:.0f} s; checkpoint, curves.png and predictions.png in {args.out}/")
+    print(
+        f"trained in {r['seconds']:.0f} s; checkpoint, curves.png and predictions.png in {args.out}/"
+    )
 
 
 def _cmd_ablate(args):
@@ -83,13 +85,21 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    demo = sub.add_parser("demo", allow_abbrev=False, help="train a small U-Net on procedural shapes and print its mIoU")
+    demo = sub.add_parser(
+        "demo",
+        allow_abbrev=False,
+        help="train a small U-Net on procedural shapes and print its mIoU",
+    )
     demo.add_argument("--epochs", type=_non_negative, default=None, help="epochs (default: preset)")
     demo.add_argument("--seed", type=_non_negative, default=0, help="random seed")
-    demo.add_argument("--out", default=None, help="optional folder for curves/predictions/checkpoint")
+    demo.add_argument(
+        "--out", default=None, help="optional folder for curves/predictions/checkpoint"
+    )
     demo.set_defaults(func=_cmd_demo)
 
-    tu = sub.add_parser("train-unet", allow_abbrev=False, help="train U-Net, SegNet or FCN on a procedural dataset")
+    tu = sub.add_parser(
+        "train-unet", allow_abbrev=False, help="train U-Net, SegNet or FCN on a procedural dataset"
+    )
     tu.add_argument("--model", choices=("unet", "segnet", "fcn"), default="unet")
     tu.add_argument("--dataset", choices=("shapes", "cells"), default="shapes")
     tu.add_argument("--upsampling", choices=("bilinear", "transposed", "nearest"), default="bilinear",
@@ -103,12 +113,18 @@ def build_parser():
     tu.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     tu.set_defaults(func=_cmd_train_unet)
 
-    tm = sub.add_parser("train-maskrcnn", allow_abbrev=False, help="train the small Mask R-CNN on procedural shapes")
+    tm = sub.add_parser(
+        "train-maskrcnn", allow_abbrev=False, help="train the small Mask R-CNN on procedural shapes"
+    )
     tm.add_argument("--pooler", choices=("roipool", "roiwarp", "roialign"), default="roialign")
     tm.add_argument("--stride", type=int, choices=(16, 32), default=16)
     tm.add_argument("--mask-loss", choices=("sigmoid", "softmax"), default="sigmoid")
-    tm.add_argument("--preset", choices=("fast", "quick", "default"), default=None,
-                    help="data and schedule size (default: 'default', or 'fast' with MINIDENSE_FAST=1)")
+    tm.add_argument(
+        "--preset",
+        choices=("fast", "quick", "default"),
+        default=None,
+        help="data and schedule size (default: 'default', or 'fast' with MINIDENSE_FAST=1)",
+    )
     tm.add_argument("--epochs", type=_non_negative, default=None)
     tm.add_argument("--lr", type=_positive_float, default=2e-3)
     tm.add_argument("--seed", type=_non_negative, default=0)
@@ -116,9 +132,17 @@ def build_parser():
     tm.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     tm.set_defaults(func=_cmd_train_maskrcnn)
 
-    ab = sub.add_parser("ablate", allow_abbrev=False, help="RoIPool vs RoIWarp vs RoIAlign, softmax vs sigmoid masks")
-    ab.add_argument("--preset", choices=("tiny", "quick", "full"), default="quick",
-                    help="quick: minutes, one seed; full: longer training, three seeds")
+    ab = sub.add_parser(
+        "ablate",
+        allow_abbrev=False,
+        help="RoIPool vs RoIWarp vs RoIAlign, softmax vs sigmoid masks",
+    )
+    ab.add_argument(
+        "--preset",
+        choices=("tiny", "quick", "full"),
+        default="quick",
+        help="quick: minutes, one seed; full: longer training, three seeds",
+    )
     ab.add_argument("--seeds", type=_positive, default=None, help="seeds per variant")
     ab.add_argument("--strides", type=int, nargs="+", choices=(16, 32), default=[16, 32])
     ab.add_argument("--out", default="runs/ablation", help="results folder (also the resume point)")

@@ -64,8 +64,10 @@ class Optimizer:
         return {
             "hyper": dict(self.defaults, lr=self.lr),
             "step": self.step_count,
-            "state": {str(i): {k: np.array(move(v, "cpu"), copy=True) for k, v in s.items()}
-                      for i, s in self.state.items()},  # fmt: skip
+            "state": {
+                str(i): {k: np.array(move(v, "cpu"), copy=True) for k, v in s.items()}
+                for i, s in self.state.items()
+            },  # fmt: skip
         }
 
     def load_state_dict(self, sd):
@@ -104,7 +106,9 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0, nesterov=False):
         if momentum < 0 or weight_decay < 0:
-            raise ValueError(f"momentum and weight_decay must be >= 0, got {momentum}, {weight_decay}")
+            raise ValueError(
+                f"momentum and weight_decay must be >= 0, got {momentum}, {weight_decay}"
+            )
         if nesterov and momentum == 0:
             raise ValueError("nesterov momentum needs momentum > 0")
         super().__init__(params, lr, dict(momentum=momentum, weight_decay=weight_decay,
@@ -265,4 +269,3 @@ def clip_grad_norm_(params, max_norm):
         for g in grads:
             g *= scale
     return total
-

@@ -128,7 +128,9 @@ class Tensor:
 
     def __repr__(self):
         body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=50)
-        extras = "" if self.dtype == np.float32 or self.dtype.kind != "f" else f", dtype={self.dtype}"
+        extras = (
+            "" if self.dtype == np.float32 or self.dtype.kind != "f" else f", dtype={self.dtype}"
+        )
         if self.device != "cpu":
             extras += f", device={self.device!r}"
         if self.requires_grad:
@@ -175,7 +177,9 @@ class Tensor:
 
     def item(self):
         if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+            raise ValueError(
+                f"item() needs a tensor with one element, this one has shape {self.shape}"
+            )
         return self.numpy().reshape(()).item()
 
     def tolist(self):

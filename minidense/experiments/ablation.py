@@ -192,7 +192,9 @@ def _format(rows, directions):
         for s in (16, 32):
             a, p = f"roialign-s{s}-sigmoid", f"roipool-s{s}-sigmoid"
             if a in rows and p in rows:
-                delta = "".join(f"{rows[a][kind][m][0] - rows[p][kind][m][0]:>+12.1f}" for m in METRICS)
+                delta = "".join(
+                    f"{rows[a][kind][m][0] - rows[p][kind][m][0]:>+12.1f}" for m in METRICS
+                )
                 lines.append(f"{'Δ RoIAlign − RoIPool s' + str(s):<26}{delta}")
         lines.append("")
     lines.append("paper (He et al. 2017), mask AP / AP50 / AP75:")
@@ -208,7 +210,9 @@ def _format(rows, directions):
 
 def _write_outputs(out, report, records, plots):
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"rows": report.rows, "directions": report.directions, "runs": records}, f, indent=1)
+        json.dump(
+            {"rows": report.rows, "directions": report.directions, "runs": records}, f, indent=1
+        )
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["variant", "seeds"] + [f"{k}_{m}_{s}" for k in ("segm", "bbox") for m in METRICS

@@ -103,7 +103,9 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
                 sums[k] = sums.get(k, 0.0) + v.item()
             bar.update(1)
             bar.set_postfix(loss=f"{total.item():.3f}")
-        history.append({"epoch": epoch + 1, **{k: v / max(len(loader), 1) for k, v in sums.items()}})
+        history.append(
+            {"epoch": epoch + 1, **{k: v / max(len(loader), 1) for k, v in sums.items()}}
+        )
         if own_bar:
             parts = "  ".join(f"{k[5:]} {v:.3f}" for k, v in history[-1].items() if k != "epoch")
             bar.write(f"epoch {epoch + 1}/{epochs}  {parts}")
@@ -120,7 +122,9 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
         from ..viz.segmentation import plot_curves
 
         images, targets, preds = zip(*shown, strict=True)
-        plot_detections(images, preds, targets, CLASS_NAMES, path=os.path.join(out, "predictions.png"))
+        plot_detections(
+            images, preds, targets, CLASS_NAMES, path=os.path.join(out, "predictions.png")
+        )
         if history:
             plot_curves(history, path=os.path.join(out, "curves.png"))
     return results

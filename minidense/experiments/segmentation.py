@@ -91,7 +91,9 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
         prepare_out_dir(out)
 
     manual_seed(seed)
-    train_set, test_set = build_data(dataset, n_train, n_test, image_size, seed, **(data_options or {}))
+    train_set, test_set = build_data(
+        dataset, n_train, n_test, image_size, seed, **(data_options or {})
+    )
     in_channels = train_set[0][0].shape[0]
     net = build_model(model, in_channels, train_set.num_classes, base, depth, upsampling)
     loader = DataLoader(train_set, batch_size, shuffle=True, seed=seed, hflip=True, vflip=True)
@@ -143,4 +145,3 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
         images, labels, preds = zip(*samples, strict=True)
         plot_predictions(images, labels, preds, path=os.path.join(out, "predictions.png"))
     return result
-

@@ -38,7 +38,9 @@ def prepare_out_dir(out_dir):
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
-        raise ValueError(f"--out: cannot create the output directory {out_dir!r}: {e.strerror}") from None
+        raise ValueError(
+            f"--out: cannot create the output directory {out_dir!r}: {e.strerror}"
+        ) from None
     if not os.access(out_dir, os.W_OK):
         raise ValueError(f"--out: the output directory {out_dir!r} is not writable")
     return out_dir
@@ -67,7 +69,9 @@ def load_run(out_dir, model, optimizer, config, scheduler=None):
     clashes = {k: (saved[k], v) for k, v in config.items() if k in saved and saved[k] != v}
     if clashes:
         detail = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in clashes.items())
-        raise ValueError(f"--resume: the checkpoint in {out_dir!r} is from another configuration ({detail})")
+        raise ValueError(
+            f"--resume: the checkpoint in {out_dir!r} is from another configuration ({detail})"
+        )
     model.load_state_dict(ckpt["model"])
     if ckpt.get("optimizer"):
         optimizer.load_state_dict(ckpt["optimizer"])

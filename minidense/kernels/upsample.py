@@ -127,7 +127,9 @@ def interpolate_plan(in_hw, size=None, scale_factor=None, mode="nearest", align_
             f"interpolate: align_corners can only be set with mode='bilinear', got mode={mode!r}"
         )
     if align_corners is not None and not isinstance(align_corners, bool | np.bool_):
-        raise TypeError(f"interpolate: align_corners must be None, True or False, got {align_corners!r}")
+        raise TypeError(
+            f"interpolate: align_corners must be None, True or False, got {align_corners!r}"
+        )
     if (size is None) == (scale_factor is None):
         raise ValueError(
             "interpolate: give exactly one of size and scale_factor, got "

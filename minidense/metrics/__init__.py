@@ -1,6 +1,7 @@
 """Evaluation metrics: semantic segmentation (confusion matrix, IoU, mIoU, accuracies) and
 COCO-style box and mask AP (as pycocotools computes it)."""
 
+from .coco import COCOEvaluator, box_iou_xywh, coco_ap, format_table, mask_iou
 from .segmentation import (
     SegmentationMeter,
     class_accuracy,
@@ -11,8 +12,6 @@ from .segmentation import (
     mean_iou,
     pixel_accuracy,
 )
-
-from .coco import COCOEvaluator, box_iou_xywh, coco_ap, format_table, mask_iou
 
 __all__ = [
     "COCOEvaluator",

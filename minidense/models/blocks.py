@@ -23,7 +23,9 @@ def conv_bn_relu(c_in, c_out, kernel_size=3, norm="batch"):
 
 def double_conv(c_in, c_out, norm="batch"):
     """U-Net's unit: two 3×3 conv → norm → ReLU layers."""
-    return nn.Sequential(*conv_bn_relu(c_in, c_out, norm=norm), *conv_bn_relu(c_out, c_out, norm=norm))
+    return nn.Sequential(
+        *conv_bn_relu(c_in, c_out, norm=norm), *conv_bn_relu(c_out, c_out, norm=norm)
+    )
 
 
 def check_positive_ints(model, **values):

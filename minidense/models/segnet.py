@@ -17,16 +17,20 @@ class SegNet(nn.Module):
         widths = [base * 2**i for i in range(depth)]
         ins = [in_channels] + widths[:-1]
         self.enc = nn.ModuleList(
-            nn.Sequential(*conv_bn_relu(ins[i], widths[i], norm=norm),
-                          *conv_bn_relu(widths[i], widths[i], norm=norm))  # fmt: skip
+            nn.Sequential(
+                *conv_bn_relu(ins[i], widths[i], norm=norm),
+                *conv_bn_relu(widths[i], widths[i], norm=norm),
+            )  # fmt: skip
             for i in range(depth)
         )
         self.pool = nn.MaxPool2d(2, return_indices=True)
         self.unpool = nn.MaxUnpool2d(2)
         outs = [widths[0]] + widths[:-1]
         self.dec = nn.ModuleList(
-            nn.Sequential(*conv_bn_relu(widths[i], widths[i], norm=norm),
-                          *conv_bn_relu(widths[i], outs[i], norm=norm))  # fmt: skip
+            nn.Sequential(
+                *conv_bn_relu(widths[i], widths[i], norm=norm),
+                *conv_bn_relu(widths[i], outs[i], norm=norm),
+            )  # fmt: skip
             for i in reversed(range(depth))
         )
         self.head = nn.Conv2d(widths[0], num_classes, 3, padding=1)

@@ -54,7 +54,8 @@ class UNet(nn.Module):
         self.pool = nn.MaxPool2d(2)
         self.down = nn.ModuleList(double_conv(widths[i], widths[i + 1], norm) for i in range(depth))
         self.up = nn.ModuleList(
-            _Up(widths[i + 1], widths[i], widths[i], upsampling, norm) for i in reversed(range(depth))
+            _Up(widths[i + 1], widths[i], widths[i], upsampling, norm)
+            for i in reversed(range(depth))
         )
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 

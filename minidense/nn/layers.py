@@ -78,7 +78,9 @@ class _ConvNd(Module):
         self.output_padding = _pair(output_padding, "output_padding", 0)
         self.groups = groups
         shape = (
-            (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
+            (in_channels, out_channels // groups)
+            if transposed
+            else (out_channels, in_channels // groups)
         ) + self.kernel_size
         self.weight = Parameter(np.zeros(shape, np.float32))
         # He initialisation suits the ReLU nets built here (PyTorch's default is a scaled uniform).
@@ -114,7 +116,9 @@ class Conv2d(_ConvNd):
                 f"Conv2d expects (N, {self.in_channels}, H, W), got shape {x.shape}; it looks "
                 "like (N, H, W, C): use x.permute(0, 3, 1, 2)"
             )
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return conv2d(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
 
 
 class ConvTranspose2d(_ConvNd):
@@ -199,7 +203,9 @@ class GroupNorm(Module):
 
     def forward(self, x):
         if x.ndim < 2 or x.shape[1] != self.num_channels:
-            raise ValueError(f"GroupNorm expects (N, {self.num_channels}, ...), got shape {x.shape}")
+            raise ValueError(
+                f"GroupNorm expects (N, {self.num_channels}, ...), got shape {x.shape}"
+            )
         return N.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -282,7 +288,9 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    def __init__(
+        self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True
+    ):
         super().__init__()
         _check_pool_args(kernel_size, stride, padding)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding

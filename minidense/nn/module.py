@@ -186,7 +186,9 @@ class Module:
             )
         for name in sorted(own & set(state)):  # sorted: the first mismatch reported is stable
             have = params[name].shape if name in params else tuple(buffers[name].shape)
-            value = np.asarray(state[name].numpy() if isinstance(state[name], Tensor) else state[name])
+            value = np.asarray(
+                state[name].numpy() if isinstance(state[name], Tensor) else state[name]
+            )
             if tuple(value.shape) != tuple(have):
                 raise ValueError(
                     f"state_dict entry {name!r} has shape {tuple(value.shape)}, but this model's is "
@@ -195,7 +197,9 @@ class Module:
             if value.dtype.kind not in "biuf":
                 raise TypeError(f"state_dict entry {name!r} is not numeric (dtype {value.dtype})")
         for name in own & set(state):
-            value = np.asarray(state[name].numpy() if isinstance(state[name], Tensor) else state[name])
+            value = np.asarray(
+                state[name].numpy() if isinstance(state[name], Tensor) else state[name]
+            )
             # Loaded values land on the device where the parameter or buffer lives now.
             if name in params:
                 p = params[name]
@@ -240,7 +244,9 @@ class Sequential(Module):
         super().__init__()
         for i, m in enumerate(modules):
             if not isinstance(m, Module):
-                raise TypeError(f"Sequential: argument {i} must be a Module, got {type(m).__name__}")
+                raise TypeError(
+                    f"Sequential: argument {i} must be a Module, got {type(m).__name__}"
+                )
             setattr(self, str(i), m)
 
     def __len__(self):

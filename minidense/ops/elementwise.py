@@ -55,7 +55,10 @@ class Mul(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        return (g * b if ctx.needs_input_grad[0] else None, g * a if ctx.needs_input_grad[1] else None)
+        return (
+            g * b if ctx.needs_input_grad[0] else None,
+            g * a if ctx.needs_input_grad[1] else None,
+        )
 
 
 class Div(Function):
@@ -231,7 +234,9 @@ def where(condition, a, b):
     a = like._operand(a)
     b = like._operand(b)
     if getattr(cond, "dtype", None) is None or cond.dtype.kind != "b":
-        raise TypeError(f"condition must be a bool array or tensor, got {getattr(cond, 'dtype', cond)}")
+        raise TypeError(
+            f"condition must be a bool array or tensor, got {getattr(cond, 'dtype', cond)}"
+        )
     return Where.apply(cond, a, b)
 
 

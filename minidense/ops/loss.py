@@ -126,7 +126,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         raise TypeError(f"target must hold integer class indices, got dtype {t.dtype}")
     expected = (input.shape[0],) + input.shape[2:]
     if t.shape != expected:
-        raise ValueError(f"target must have shape {expected} for input {input.shape}, got {t.shape}")
+        raise ValueError(
+            f"target must have shape {expected} for input {input.shape}, got {t.shape}"
+        )
     C = input.shape[1]
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
     if bad.any():

@@ -61,7 +61,12 @@ class Extremum(Function):
         x, m = ctx.saved_tensors
         axes, keepdims = ctx.meta
         hit = (x == m).astype(g.dtype)
-        return hit * (_keep(g, axes, keepdims) / hit.sum(axis=axes, keepdims=True)), None, None, None
+        return (
+            hit * (_keep(g, axes, keepdims) / hit.sum(axis=axes, keepdims=True)),
+            None,
+            None,
+            None,
+        )
 
 
 def _check_nonempty(x, axes, what):

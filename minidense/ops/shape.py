@@ -189,7 +189,9 @@ def stack(tensors, axis=0):
         raise ValueError("stack needs at least one tensor")
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
-            raise ValueError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has {tensors[0].shape}")
+            raise ValueError(
+                f"stack: tensor {i} has shape {t.shape}, tensor 0 has {tensors[0].shape}"
+            )
     return concat([unsqueeze(t, axis) for t in tensors], axis)
 
 

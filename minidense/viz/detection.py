@@ -18,7 +18,9 @@ def draw_instances(ax, image, boxes, labels, masks=None, scores=None, class_name
     for k, (box, lab) in enumerate(zip(boxes, labels, strict=True)):
         colour = PALETTE[1 + lab % (len(PALETTE) - 1)]
         x1, y1, x2, y2 = box
-        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=1.5, ec=colour))
+        ax.add_patch(
+            Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=1.5, ec=colour)
+        )
         name = class_names[lab] if class_names is not None else str(lab)
         text = name if scores is None else f"{name} {scores[k]:.2f}"
         ax.text(x1, y1 - 1, text, color="white", fontsize=7, va="bottom",

@@ -55,7 +55,9 @@ def plot_curves(history, keys=None, path=None):
     import matplotlib.pyplot as plt
 
     keys = keys or [k for k in history[0] if k != "epoch"] if history else []
-    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4 * max(len(keys), 1), 3), squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(len(keys), 1), figsize=(4 * max(len(keys), 1), 3), squeeze=False
+    )
     epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
     for ax, k in zip(axes[0], keys, strict=False):
         ax.plot(epochs, [h.get(k, np.nan) for h in history], marker="o")

@@ -64,7 +64,9 @@ class MaskRCNNConfig:
         if self.mask_loss not in MASK_LOSSES:
             raise ValueError(f"mask_loss must be one of {MASK_LOSSES}, got {self.mask_loss!r}")
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2 (background included), got {self.num_classes}")
+            raise ValueError(
+                f"num_classes must be >= 2 (background included), got {self.num_classes}"
+            )
         if self.mask_size != 2 * self.mask_pool:  # the mask head upsamples once, by 2
             raise ValueError(
                 f"mask_size must be 2 * mask_pool = {2 * self.mask_pool}, got {self.mask_size}"

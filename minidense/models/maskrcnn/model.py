@@ -53,7 +53,9 @@ class MaskRCNN(nn.Module):
     def forward(self, images, targets=None, rng=None):
         if targets is None:
             if self.training:
-                raise ValueError("MaskRCNN in training mode needs targets; call .eval() or predict()")
+                raise ValueError(
+                    "MaskRCNN in training mode needs targets; call .eval() or predict()"
+                )
             return self.predict(images)
         images = self._images(images)  # checked first: an (N, H, W, C) batch gets its hint
         self._check_targets(images, targets)
@@ -72,7 +74,9 @@ class MaskRCNN(nn.Module):
                 proposals, _ = self.rpn(features, size)
                 results = self.roi_heads.detect(features, proposals, size)
             for r in results:
-                r["masks"] = paste_masks(r.pop("mask_probs"), r["boxes"], size, self.cfg.mask_thresh)
+                r["masks"] = paste_masks(
+                    r.pop("mask_probs"), r["boxes"], size, self.cfg.mask_thresh
+                )
         finally:
             self.train(was_training)
         return results
@@ -80,13 +84,19 @@ class MaskRCNN(nn.Module):
     def _check_targets(self, images, targets):
         n = len(images)
         if not isinstance(targets, list | tuple) or len(targets) != n:
-            raise ValueError(f"targets must be a list with one dict per image ({n}), got {type(targets).__name__}")
+            raise ValueError(
+                f"targets must be a list with one dict per image ({n}), got {type(targets).__name__}"
+            )
         H, W = images.shape[2:]
         for i, t in enumerate(targets):
             for key in ("boxes", "labels", "masks"):
                 if key not in t:
                     raise ValueError(f"targets[{i}] has no {key!r} entry")
-            boxes, labels, masks = np.asarray(t["boxes"]), np.asarray(t["labels"]), np.asarray(t["masks"])
+            boxes, labels, masks = (
+                np.asarray(t["boxes"]),
+                np.asarray(t["labels"]),
+                np.asarray(t["masks"]),
+            )
             k = len(boxes)
             if boxes.shape != (k, 4) or not np.isfinite(boxes).all():
                 got = f"shape {boxes.shape}"
@@ -100,11 +110,15 @@ class MaskRCNN(nn.Module):
                     "convert (x, y, w, h) boxes with x2 = x + w, y2 = y + h"
                 )
             if labels.shape != (k,) or labels.dtype.kind not in "iu":
-                raise ValueError(f"targets[{i}]['labels'] must be {k} integers, got {labels.shape} {labels.dtype}")
+                raise ValueError(
+                    f"targets[{i}]['labels'] must be {k} integers, got {labels.shape} {labels.dtype}"
+                )
             if k and (labels.min() < 1 or labels.max() >= self.cfg.num_classes):
                 raise ValueError(
                     f"targets[{i}]['labels'] must be in 1..{self.cfg.num_classes - 1} (0 is background), "
                     f"got {labels.min()}..{labels.max()}"
                 )
             if masks.shape != (k, H, W):
-                raise ValueError(f"targets[{i}]['masks'] must have shape {(k, H, W)}, got {masks.shape}")
+                raise ValueError(
+                    f"targets[{i}]['masks'] must have shape {(k, H, W)}, got {masks.shape}"
+                )

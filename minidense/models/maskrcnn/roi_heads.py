@@ -103,7 +103,9 @@ class RoIHeads(nn.Module):
             labels = np.where(matches >= 0, gt_labels, 0).astype(np.int64)
             labels[matches == BETWEEN] = -1
             labels[matches == BELOW_LOW] = 0
-            pos, neg = sample_balanced(labels, cfg.box_batch_per_image, cfg.box_positive_fraction, rng)
+            pos, neg = sample_balanced(
+                labels, cfg.box_batch_per_image, cfg.box_positive_fraction, rng
+            )
             idx = np.concatenate([pos, neg])
             out.append((props[idx], labels[idx], np.maximum(matches[idx], 0), len(pos)))
         return out

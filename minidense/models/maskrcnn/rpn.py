@@ -43,7 +43,9 @@ class RPN(nn.Module):
         self.coder = BoxCoder((1.0, 1.0, 1.0, 1.0), cfg.bbox_xform_clip)
 
     def anchors(self, feature_size):
-        return grid_anchors(feature_size, self.cfg.stride, self.cfg.anchor_sizes, self.cfg.anchor_ratios)
+        return grid_anchors(
+            feature_size, self.cfg.stride, self.cfg.anchor_sizes, self.cfg.anchor_ratios
+        )
 
     def forward(self, features, image_size, targets=None, rng=None):
         """Returns (proposals: list of ``(P_i, 4)`` arrays, losses: dict, empty at inference)."""
