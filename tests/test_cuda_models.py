@@ -6,7 +6,6 @@ be; with MINIDENSE_TEST_GPU=1 the ``gpu``-marked tests train bigger ones on a re
 """
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -23,18 +22,6 @@ gpu = pytest.mark.skipif(
     not (ON_GPU and not C.SIMULATOR and cuda.is_available()),
     reason="needs a real CUDA GPU: run with MINIDENSE_TEST_GPU=1 on a machine with one",
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _quick_simulator_threads():
-    """The CUDA simulator runs every CUDA thread as a Python thread, and ``syncthreads`` waits for
-    all of them; Python hands the GIL over only every 5 ms by default, which makes barrier-heavy
-    kernels (the tiled matmuls) crawl. Switching more often speeds these tests up severalfold."""
-    previous = sys.getswitchinterval()
-    if C.SIMULATOR:
-        sys.setswitchinterval(1e-3)
-    yield
-    sys.setswitchinterval(previous)
 
 
 def assert_states_close(got, expected, rtol, atol):

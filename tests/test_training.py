@@ -129,3 +129,34 @@ def test_cli_reports_bad_output_directory(tmp_path):
     r = _cli("train-unet", "--epochs", "0", "--out", str(blocker / "run"))
     assert r.returncode == 2
     assert "error: --out" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_interrupted_maskrcnn_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """The same guarantee for train-maskrcnn, whose samplers draw from per-epoch random streams."""
+    from minidense.experiments import maskrcnn as mr
+
+    kw = dict(preset_name="fast", n_train=4, n_test=2, image_size=64, batch_size=2, progress=False,
+              plots=False)  # fmt: skip
+    full = mr.train_maskrcnn(epochs=2, **kw)
+    expected = _params(full["model"])
+
+    out = str(tmp_path / "run")
+    real_step = mr.optim.AdamW.step
+    calls = {"n": 0}
+
+    def crashing_step(self):
+        calls["n"] += 1
+        if calls["n"] == 3:  # 2 steps an epoch: die in the middle of epoch 2
+            raise KeyboardInterrupt
+        real_step(self)
+
+    monkeypatch.setattr(mr.optim.AdamW, "step", crashing_step)
+    with pytest.raises(KeyboardInterrupt):
+        mr.train_maskrcnn(epochs=2, out=out, **kw)
+    monkeypatch.setattr(mr.optim.AdamW, "step", real_step)
+
+    assert load_checkpoint(os.path.join(out, "checkpoint.npz"))["epoch"] == 1
+    resumed = mr.train_maskrcnn(epochs=2, out=out, resume=True, **kw)
+    got = _params(resumed["model"])
+    for k in expected:
+        np.testing.assert_array_equal(got[k], expected[k], err_msg=k)
