@@ -14,7 +14,15 @@ import numba
 import numpy as np
 from numba import cuda
 
-__all__ = ["dual", "cpu_kernel", "is_device_array", "as_device", "grid_for", "THREADS"]
+__all__ = [
+    "unravel_nchw_cuda",
+    "dual",
+    "cpu_kernel",
+    "is_device_array",
+    "as_device",
+    "grid_for",
+    "THREADS",
+]
 
 # Threads per block for the 1-D grid-stride kernels. The CUDA simulator runs one Python thread per
 # CUDA thread, so it gets a few threads and at most two blocks (the loops cover any size).
@@ -60,6 +68,15 @@ if _SIMULATOR:
 def dual(fn):
     """Return ``(cpu_version, cuda_version)`` of a scalar device function ``fn``."""
     return numba.njit(inline="always", cache=True)(fn), cuda.jit(device=True)(fn)
+
+
+def unravel_nchw(e, C, H, W):
+    """Flat row-major index ``e`` of an ``(N, C, H, W)`` array → ``(n, c, h, w)``: what every
+    one-thread-per-element kernel does first."""
+    return e // (W * H * C), (e // (W * H)) % C, (e // W) % H, e % W
+
+
+unravel_nchw_cpu, unravel_nchw_cuda = dual(unravel_nchw)
 
 
 def cpu_kernel(fn):

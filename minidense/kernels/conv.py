@@ -32,7 +32,7 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
-from ._targets import THREADS, cpu_kernel, dual, grid_for, is_device_array
+from ._targets import THREADS, cpu_kernel, dual, grid_for, is_device_array, unravel_nchw_cuda
 
 __all__ = [
     "conv2d_forward",
@@ -269,10 +269,7 @@ def col2im_cuda(cols, x, kh, kw, sh, sw, ph, pw, dh, dw):
     Ho, Wo = cols.shape[2], cols.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * H * W, step):
-        iw = e % W
-        ih = (e // W) % H
-        c = (e // (W * H)) % C
-        n = e // (W * H * C)
+        n, c, ih, iw = unravel_nchw_cuda(e, C, H, W)
         acc = 0.0  # float64 accumulator: NaN-safe start, and exact enough for float32 data
         for i in range(kh):
             oh = tap_output_cuda(ih, i, sh, ph, dh, Ho)

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import cuda, prange
 
-from ._targets import cpu_kernel, dual, is_device_array
+from ._targets import cpu_kernel, dual, is_device_array, unravel_nchw_cuda
 from .conv import check_float_array, launch, pair
 
 __all__ = [
@@ -185,7 +185,7 @@ def max_pool2d_forward_cuda(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw):
     N, C, Ho, Wo = out.shape
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * Ho * Wo, step):
-        ow, oh, c, n = e % Wo, (e // Wo) % Ho, (e // (Wo * Ho)) % C, e // (Wo * Ho * C)
+        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
         h0, h1 = max_bounds_cuda(oh, kh, sh, ph, dh, x.shape[2])
         w0, w1 = max_bounds_cuda(ow, kw, sw, pw, dw, x.shape[3])
         v, a = max_window_cuda(x[n, c], h0, h1, dh, w0, w1, dw)
@@ -215,7 +215,7 @@ def scatter_to_indices_cuda(grad_out, idx, grad_in):
     H, W = grad_in.shape[2], grad_in.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * Ho * Wo, step):
-        ow, oh, c, n = e % Wo, (e // Wo) % Ho, (e // (Wo * Ho)) % C, e // (Wo * Ho * C)
+        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
         i = idx[n, c, oh, ow]
         if 0 <= i < H * W:
             cuda.atomic.add(grad_in, (n, c, i // W, i % W), grad_out[n, c, oh, ow])
@@ -293,7 +293,7 @@ def avg_pool2d_forward_cuda(x, out, kh, kw, sh, sw, ph, pw, count_include_pad):
     H, W = x.shape[2], x.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * Ho * Wo, step):
-        ow, oh, c, n = e % Wo, (e // Wo) % Ho, (e // (Wo * Ho)) % C, e // (Wo * Ho * C)
+        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
         h0, h1, eh = avg_window_cuda(oh, kh, sh, ph, H)
         w0, w1, ew = avg_window_cuda(ow, kw, sw, pw, W)
         acc = 0.0
@@ -331,7 +331,7 @@ def avg_pool2d_backward_cuda(grad_out, grad_in, kh, kw, sh, sw, ph, pw, count_in
     H, W = grad_in.shape[2], grad_in.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * H * W, step):
-        iw, ih, c, n = e % W, (e // W) % H, (e // (W * H)) % C, e // (W * H * C)
+        n, c, ih, iw = unravel_nchw_cuda(e, C, H, W)
         # Windows with start <= ih + p < start + k, i.e. oh in ((ih+p-k)/s, (ih+p)/s].
         oh_lo = max(0, (ih + ph - kh) // sh + 1)
         oh_hi = min(Ho, (ih + ph) // sh + 1)
@@ -441,7 +441,7 @@ def max_unpool2d_forward_cuda(x, idx, out):
     Hout, Wout = out.shape[2], out.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * H * W, step):
-        w, h, c, n = e % W, (e // W) % H, (e // (W * H)) % C, e // (W * H * C)
+        n, c, h, w = unravel_nchw_cuda(e, C, H, W)
         i = idx[n, c, h, w]
         if 0 <= i < Hout * Wout:
             out[n, c, i // Wout, i % Wout] = x[n, c, h, w]
@@ -465,7 +465,7 @@ def gather_at_indices_cuda(src, idx, out):
     Hs, Ws = src.shape[2], src.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * H * W, step):
-        w, h, c, n = e % W, (e // W) % H, (e // (W * H)) % C, e // (W * H * C)
+        n, c, h, w = unravel_nchw_cuda(e, C, H, W)
         i = idx[n, c, h, w]
         out[n, c, h, w] = src[n, c, i // Ws, i % Ws] if 0 <= i < Hs * Ws else 0
 

@@ -37,7 +37,14 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
-from minidense.kernels._targets import THREADS, cpu_kernel, dual, grid_for, is_device_array
+from minidense.kernels._targets import (
+    THREADS,
+    cpu_kernel,
+    dual,
+    grid_for,
+    is_device_array,
+    unravel_nchw_cuda,
+)
 
 __all__ = [
     "roi_align_forward",
@@ -424,10 +431,7 @@ def roi_align_forward_cuda(x, rois, out, spatial_scale, sampling_ratio, aligned,
     i = cuda.grid(1)
     step = cuda.gridsize(1)
     while i < total:
-        pw = i % PW
-        ph = (i // PW) % PH
-        c = (i // (PW * PH)) % C
-        k = i // (PW * PH * C)
+        k, c, ph, pw = unravel_nchw_cuda(i, C, PH, PW)
         n = int(rois[k, 0])
         sy, sx, bh, bw, gh, gw, inv_count = roi_align_geometry_cuda(
             rois, k, spatial_scale, PH, PW, sampling_ratio, aligned, quantize
@@ -466,10 +470,7 @@ def roi_align_backward_cuda(
     i = cuda.grid(1)
     step = cuda.gridsize(1)
     while i < total:
-        pw = i % PW
-        ph = (i // PW) % PH
-        c = (i // (PW * PH)) % C
-        k = i // (PW * PH * C)
+        k, c, ph, pw = unravel_nchw_cuda(i, C, PH, PW)
         n = int(rois[k, 0])
         sy, sx, bh, bw, gh, gw, inv_count = roi_align_geometry_cuda(
             rois, k, spatial_scale, PH, PW, sampling_ratio, aligned, quantize
@@ -499,10 +500,7 @@ def roi_pool_forward_cuda(x, rois, out, argmax, spatial_scale):
     i = cuda.grid(1)
     step = cuda.gridsize(1)
     while i < total:
-        pw = i % PW
-        ph = (i // PW) % PH
-        c = (i // (PW * PH)) % C
-        k = i // (PW * PH * C)
+        k, c, ph, pw = unravel_nchw_cuda(i, C, PH, PW)
         n = int(rois[k, 0])
         sy, sx, bh, bw = roi_pool_geometry_cuda(rois, k, spatial_scale, PH, PW)
         h0, h1, w0, w1 = roi_pool_bin_bounds_cuda(ph, pw, sy, sx, bh, bw, H, W)
@@ -534,10 +532,7 @@ def roi_pool_backward_cuda(grad_out, argmax, rois, grad_x):
     i = cuda.grid(1)
     step = cuda.gridsize(1)
     while i < total:
-        pw = i % PW
-        ph = (i // PW) % PH
-        c = (i // (PW * PH)) % C
-        k = i // (PW * PH * C)
+        k, c, ph, pw = unravel_nchw_cuda(i, C, PH, PW)
         idx = int(argmax[k, c, ph, pw])
         if idx >= 0:
             cuda.atomic.add(grad_x, (int(rois[k, 0]), c, idx), grad_out[k, c, ph, pw])

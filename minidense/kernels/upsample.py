@@ -27,7 +27,7 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
-from ._targets import cpu_kernel, dual, is_device_array
+from ._targets import cpu_kernel, dual, is_device_array, unravel_nchw_cuda
 from .conv import check_float_array, launch
 from .pool import device_zeros
 
@@ -195,7 +195,7 @@ def nearest_forward_cuda(x, out, scale_h, scale_w):
     H, W = x.shape[2], x.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * Ho * Wo, step):
-        ow, oh, c, n = e % Wo, (e // Wo) % Ho, (e // (Wo * Ho)) % C, e // (Wo * Ho * C)
+        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
         ih = nearest_source_cuda(oh, H, Ho, scale_h)
         iw = nearest_source_cuda(ow, W, Wo, scale_w)
         out[n, c, oh, ow] = x[n, c, ih, iw]
@@ -208,7 +208,7 @@ def nearest_backward_cuda(grad_out, grad_in, scale_h, scale_w):
     H, W = grad_in.shape[2], grad_in.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * Ho * Wo, step):
-        ow, oh, c, n = e % Wo, (e // Wo) % Ho, (e // (Wo * Ho)) % C, e // (Wo * Ho * C)
+        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
         ih = nearest_source_cuda(oh, H, Ho, scale_h)
         iw = nearest_source_cuda(ow, W, Wo, scale_w)
         cuda.atomic.add(grad_in, (n, c, ih, iw), grad_out[n, c, oh, ow])
@@ -253,7 +253,7 @@ def bilinear_forward_cuda(x, out, scale_h, scale_w, align_corners):
     H, W = x.shape[2], x.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * Ho * Wo, step):
-        ow, oh, c, n = e % Wo, (e // Wo) % Ho, (e // (Wo * Ho)) % C, e // (Wo * Ho * C)
+        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
         y0, y1, ly = linear_source_cuda(oh, H, Ho, scale_h, align_corners)
         x0, x1, lx = linear_source_cuda(ow, W, Wo, scale_w, align_corners)
         out[n, c, oh, ow] = bilinear_value_cuda(x[n, c], y0, y1, ly, x0, x1, lx)
@@ -266,7 +266,7 @@ def bilinear_backward_cuda(grad_out, grad_in, scale_h, scale_w, align_corners):
     H, W = grad_in.shape[2], grad_in.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * Ho * Wo, step):
-        ow, oh, c, n = e % Wo, (e // Wo) % Ho, (e // (Wo * Ho)) % C, e // (Wo * Ho * C)
+        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
         y0, y1, ly = linear_source_cuda(oh, H, Ho, scale_h, align_corners)
         x0, x1, lx = linear_source_cuda(ow, W, Wo, scale_w, align_corners)
         g = grad_out[n, c, oh, ow]
@@ -360,7 +360,7 @@ def bed_of_nails_forward_cuda(x, out, f):
     N, C, Ho, Wo = out.shape
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * Ho * Wo, step):
-        j, i, c, n = e % Wo, (e // Wo) % Ho, (e // (Wo * Ho)) % C, e // (Wo * Ho * C)
+        n, c, i, j = unravel_nchw_cuda(e, C, Ho, Wo)
         out[n, c, i, j] = nail_value_cuda(x[n, c], i, j, f)
 
 
@@ -379,7 +379,7 @@ def bed_of_nails_backward_cuda(grad_out, grad_in, f):
     N, C, H, W = grad_in.shape
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * H * W, step):
-        j, i, c, n = e % W, (e // W) % H, (e // (W * H)) % C, e // (W * H * C)
+        n, c, i, j = unravel_nchw_cuda(e, C, H, W)
         grad_in[n, c, i, j] = grad_out[n, c, i * f, j * f]
 
 
