@@ -45,6 +45,14 @@ class _GradMode:
     def __exit__(self, *exc):
         _state.enabled = self._prev
 
+    def __new__(cls, fn=None):
+        # ``@no_grad`` without parentheses: decorate directly, as torch.no_grad allows.
+        mode = super().__new__(cls)
+        return mode(fn) if callable(fn) else mode
+
+    def __init__(self, fn=None):
+        pass
+
     def __call__(self, fn):
         import functools
 
@@ -211,7 +219,14 @@ def backward(root, grad=None, retain_graph=False):
             )
         grad = array_module(root.data).ones(root.shape, dtype=root.dtype)
     else:
-        grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
+        if not isinstance(grad, Tensor):
+            try:
+                grad = np.asarray(grad, dtype=root.dtype)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"grad must be a Tensor or an array of numbers, got {type(grad).__name__}"
+                ) from None
+        grad = grad.data if isinstance(grad, Tensor) else grad
         grad = move(grad, root.device)
         if tuple(grad.shape) != root.shape:
             raise ValueError(f"grad must have the tensor's shape {root.shape}, got {grad.shape}")

@@ -82,6 +82,8 @@ class Tensor:
         self._ctx = None  # the autograd Context that produced this tensor (None for leaves)
         self._out_index = 0
         self.requires_grad = False
+        if not isinstance(requires_grad, bool | np.bool_):
+            raise TypeError(f"requires_grad must be True or False, got {requires_grad!r}")
         if requires_grad:
             self.requires_grad_(True)
 
@@ -477,6 +479,8 @@ def default_generator():
 def manual_seed(seed):
     """Reseed the default generator, so runs repeat exactly."""
     global _generator
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     _generator = np.random.default_rng(seed)
     return _generator
 
@@ -530,6 +534,9 @@ def ones_like(t, requires_grad=False):
 
 
 def arange(*args, dtype=None):
+    """``arange(stop)``, ``arange(start, stop[, step])`` as NumPy's (float arguments: float32)."""
+    if len(args) == 3 and args[2] == 0:
+        raise ValueError("arange: step must not be zero")
     data = np.arange(*args)
     if dtype is None and data.dtype.kind == "f":
         data = data.astype(np.float32)  # float arguments: the float32 default, as everywhere

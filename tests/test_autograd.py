@@ -172,6 +172,20 @@ def test_no_grad_context_records_nothing():
     assert z.requires_grad
 
 
+def test_no_grad_as_bare_decorator():
+    @md.no_grad  # without parentheses, as torch.no_grad allows
+    def step(t):
+        assert not md.is_grad_enabled()
+        return t * 2
+
+    x = f64([1.0])
+    assert not step(x).requires_grad
+    assert md.is_grad_enabled()
+    with md.no_grad():
+        assert not md.is_grad_enabled()
+    assert md.is_grad_enabled()
+
+
 def test_no_grad_as_decorator():
     @md.no_grad()
     def step(t):

@@ -190,6 +190,19 @@ case("dtype", "unpool-int32-indices", "gave max_unpool2d int32 indices",
      lambda t: F.max_unpool2d(images(1, 1, 2, 2), md.tensor(np.zeros((1, 1, 2, 2), np.int32)), 2),
      TypeError, r"indices must be int64 \(from max_pool2d\)",
      "pass the indices `max_pool2d(..., return_indices=True)` returned, unchanged")
+case("dtype", "requires-grad-string", "passed requires_grad a string",
+     lambda t: md.tensor([1.0], requires_grad="yes"), TypeError,
+     r"requires_grad must be True or False, got 'yes'", "`requires_grad=True`")
+case("dtype", "backward-grad-string", "passed backward a grad that is not numbers",
+     lambda t: (md.tensor([1.0], requires_grad=True) * 2).backward("a"), TypeError,
+     r"grad must be a Tensor or an array of numbers, got str",
+     "a Tensor or array of the output's shape, e.g. `md.ones_like(y)`")
+case("dtype", "seed-string", "seeded with a string",
+     lambda t: md.manual_seed("a"), ValueError, r"seed must be a non-negative int, got 'a'",
+     "`md.manual_seed(0)`")
+case("dtype", "arange-zero-step", "asked arange for a zero step",
+     lambda t: md.arange(0, 4, 0), ValueError, r"arange: step must not be zero",
+     "a non-zero step")
 # --- layouts and devices
 case("layout", "nhwc-model", "fed an (N, H, W, C) batch to a model",
      lambda t: unet()(images(1, 8, 8, 3)), ValueError,
