@@ -362,3 +362,41 @@ def test_random_split_and_subset():
     with pytest.raises(IndexError, match="out of range"):
         Subset(ds, [0, 10])
     assert len(DataLoader(Subset(ds, [1, 2, 3]), batch_size=2)) == 2
+
+
+def test_cached_renders_once_and_returns_the_same_samples():
+    calls = []
+
+    class Counting:
+        num_classes = 3
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            calls.append(i)
+            return np.full((1, 2, 2), i, np.float32), {"boxes": np.zeros((1, 4), np.float32)}
+
+    from minidense.data import Cached
+
+    ds = Cached(Counting())
+    first = [ds[i] for i in range(4)]
+    again = [ds[i] for i in range(4)]
+    assert calls == [0, 1, 2, 3]  # the second pass rendered nothing
+    assert all(a[0] is b[0] for a, b in zip(first, again, strict=True))
+    assert ds[-1][0][0, 0, 0] == 3 and ds.num_classes == 3 and len(ds) == 4
+    with pytest.raises(ValueError, match="read-only"):
+        ds[0][0][...] = 7  # kept samples cannot be corrupted in place
+    with pytest.raises(IndexError, match="out of range"):
+        ds[4]
+    # Batches through the loader (flips included) equal those of the uncached dataset.
+    real = ShapesInstances(6, image_size=32, seed=3)
+    for (xa, ta), (xb, tb) in zip(
+        DataLoader(Cached(real), 3, shuffle=True, seed=1, hflip=True),
+        DataLoader(real, 3, shuffle=True, seed=1, hflip=True),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(xa, xb)
+        for a, b in zip(ta, tb, strict=True):
+            np.testing.assert_array_equal(a["masks"], b["masks"])
+            np.testing.assert_array_equal(a["boxes"], b["boxes"])

@@ -3,11 +3,12 @@
 - :class:`ShapesSemantic` / :class:`ShapesInstances`: squares, circles and triangles as class maps
   or as instances (boxes, labels, visible masks), drawn by one shared core.
 - :class:`CellMembranes`: EM-like cell images with membrane labels, for U-Net.
-- :class:`DataLoader`, :class:`Subset`, :func:`random_split`, :func:`hflip`, :func:`vflip`.
+- :class:`DataLoader`, :class:`Subset`, :class:`Cached` (render once, keep), :func:`random_split`,
+  :func:`hflip`, :func:`vflip`.
 """
 
 from .cells import CellMembranes
-from .loader import DataLoader, Subset, default_collate, hflip, random_split, vflip
+from .loader import Cached, DataLoader, Subset, default_collate, hflip, random_split, vflip
 from .shapes import (
     CLASS_NAMES,
     Shape,
@@ -20,6 +21,7 @@ from .shapes import (
 
 __all__ = [
     "CLASS_NAMES",
+    "Cached",
     "CellMembranes",
     "DataLoader",
     "Shape",

@@ -1,4 +1,5 @@
-"""Batching: a small DataLoader over any ``len`` + ``__getitem__`` dataset, Subset and random_split.
+"""Batching: a small DataLoader over any ``len`` + ``__getitem__`` dataset, Subset, Cached and
+random_split.
 
 Randomness (shuffling, flips) comes from ``np.random.default_rng([seed, epoch])``, so epoch ``e``
 of a run always sees the same order and the same flips: after resuming from a checkpoint, call
@@ -203,6 +204,50 @@ class Subset:
 
     def __repr__(self) -> str:
         return f"Subset({self.dataset!r}, {len(self)} samples)"
+
+
+class Cached:
+    """``dataset`` with each sample rendered once and kept: procedural datasets draw a sample on
+    every access, which a many-epoch run would repeat for nothing. The kept arrays are made
+    read-only, so an augmentation that tried to change one in place fails loudly instead of
+    corrupting later epochs (the DataLoader's flips copy). Attributes read through, as Subset's.
+    """
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self._samples = {}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        i = int(i)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for a dataset of length {len(self)}")
+        i %= len(self)
+        if i not in self._samples:
+            self._samples[i] = _frozen(self.dataset[i])
+        return self._samples[i]
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("dataset", "_samples"):
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __repr__(self) -> str:
+        return f"Cached({self.dataset!r})"
+
+
+def _frozen(sample):
+    """The sample with every array in it made read-only (tuples, lists and dicts walked)."""
+    if isinstance(sample, np.ndarray):
+        sample.flags.writeable = False
+        return sample
+    if isinstance(sample, dict):
+        return {k: _frozen(v) for k, v in sample.items()}
+    if isinstance(sample, tuple | list):
+        return type(sample)(_frozen(v) for v in sample)
+    return sample
 
 
 def random_split(dataset, lengths: Sequence, seed: int = 0) -> list[Subset]:

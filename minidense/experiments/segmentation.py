@@ -7,7 +7,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import models, no_grad, optim, tensor
-from ..data import CellMembranes, DataLoader, ShapesSemantic
+from ..data import Cached, CellMembranes, DataLoader, ShapesSemantic
 from ..metrics import SegmentationMeter
 from ..ops.loss import cross_entropy
 from ..tensor import manual_seed
@@ -35,8 +35,9 @@ def build_data(dataset, n_train, n_test, image_size, seed, **options):
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     # Disjoint seeds: the held-out images are never seen in training.
-    train = make(n_train, image_size=image_size, seed=seed, **options)
-    return train, make(n_test, image_size=image_size, seed=seed + 10_000, **options)
+    # Cached: every epoch trains on, and evaluates, the same images; render them once.
+    train = Cached(make(n_train, image_size=image_size, seed=seed, **options))
+    return train, Cached(make(n_test, image_size=image_size, seed=seed + 10_000, **options))
 
 
 def evaluate(model, dataset, batch_size=8):
