@@ -197,6 +197,10 @@ def check_agreement(ours_out, torch_out, name):
         raise AssertionError(f"{name}: minidense and PyTorch disagree (relative error {err:.2e})")
 
 
+BLOCKS = 3  # blocks of warm runs per implementation
+PAUSE_S = 0.5  # longer than OpenBLAS's and libgomp's spin-wait
+
+
 def run(repeats):
     inputs = make_inputs()
     rows = []
@@ -213,11 +217,16 @@ def run(repeats):
         if torch is not None:
             check_agreement(outs["minidense"], outs["torch"], name)
         warm = {label: [] for label in impls}
-        for _ in range(repeats):  # round robin, so background load hits all alike
+        # Blocks of runs per implementation, the blocks in round robin so background load hits
+        # all alike. A pause before each block lets the previous library's worker threads (BLAS,
+        # OpenMP) stop spin-waiting: they would otherwise steal the cores of the next one.
+        for block in range(BLOCKS):
             for label, fn in impls.items():
-                t0 = time.perf_counter()
-                fn(*args)
-                warm[label].append(time.perf_counter() - t0)
+                time.sleep(PAUSE_S)
+                for _ in range(repeats // BLOCKS + (block < repeats % BLOCKS)):
+                    t0 = time.perf_counter()
+                    fn(*args)
+                    warm[label].append(time.perf_counter() - t0)
         rows.append((name, first, warm))
     return rows
 
