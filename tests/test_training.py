@@ -26,6 +26,13 @@ def test_short_unet_run_lowers_the_loss():
     assert 0.0 <= r["mIoU"] <= 1.0
 
 
+def test_progress_false_trains_silently_and_true_reports_each_epoch(capsys):
+    seg.train_segmentation("unet", epochs=1, plots=False, **TINY)
+    assert "epoch" not in capsys.readouterr().out
+    seg.train_segmentation("unet", epochs=1, plots=False, **dict(TINY, progress=True))
+    assert "epoch 1/1" in capsys.readouterr().out
+
+
 def test_checkpoint_after_each_epoch_and_pictures(tmp_path):
     out = tmp_path / "run"
     seg.train_segmentation("unet", epochs=2, out=str(out), **TINY)

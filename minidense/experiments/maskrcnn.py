@@ -107,7 +107,7 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
         history.append(
             {"epoch": epoch + 1, **{k: v / max(len(loader), 1) for k, v in sums.items()}}
         )
-        if own_bar:
+        if own_bar and progress:
             parts = "  ".join(f"{k[5:]} {v:.3f}" for k, v in history[-1].items() if k != "epoch")
             bar.write(f"epoch {epoch + 1}/{epochs}  {parts}")
         if out is not None:

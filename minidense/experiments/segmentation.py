@@ -129,8 +129,9 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
         miou, acc, _, _ = evaluate(net, test_set)
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "mIoU": miou,
                         "pixel_acc": acc})  # fmt: skip
-        bar.write(f"epoch {epoch + 1}/{epochs}  loss {history[-1]['loss']:.4f}  mIoU {miou:.3f}  "
-                  f"pixel acc {acc:.3f}")  # fmt: skip
+        if progress:  # progress=False (tests, notebooks' loops) trains silently
+            bar.write(f"epoch {epoch + 1}/{epochs}  loss {history[-1]['loss']:.4f}  "
+                      f"mIoU {miou:.3f}  pixel acc {acc:.3f}")  # fmt: skip
         if out is not None:
             save_run(out, net, opt, epoch + 1, history, config, sched)
     bar.close()
