@@ -126,7 +126,7 @@ def build_parser():
         help="data and schedule size (default: 'default', or 'fast' with MINIDENSE_FAST=1)",
     )
     tm.add_argument("--epochs", type=_non_negative, default=None)
-    tm.add_argument("--lr", type=_positive_float, default=2e-3)
+    tm.add_argument("--lr", type=_positive_float, default=3e-3)
     tm.add_argument("--seed", type=_non_negative, default=0)
     tm.add_argument("--out", default="runs/maskrcnn", help="folder for checkpoint and pictures")
     tm.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")

@@ -21,7 +21,7 @@ def preset(name=None):
     presets = {
         "fast": dict(n_train=8, n_test=4, image_size=64, epochs=1, batch_size=4),
         "quick": dict(n_train=160, n_test=50, image_size=96, epochs=6, batch_size=4),
-        "default": dict(n_train=400, n_test=100, image_size=128, epochs=8, batch_size=4),
+        "default": dict(n_train=400, n_test=100, image_size=128, epochs=10, batch_size=4),
     }
     if name not in presets:
         raise ValueError(f"preset must be one of {tuple(presets)}, got {name!r}")
@@ -45,7 +45,7 @@ def evaluate_maskrcnn(model, dataset, batch_size=4):
 
 def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=None, out=None,
                    resume=False, seed=0, preset_name=None, n_train=None, n_test=None,
-                   image_size=None, batch_size=None, lr=2e-3, progress=True, plots=True,
+                   image_size=None, batch_size=None, lr=3e-3, progress=True, plots=True,
                    bar=None):  # fmt: skip
     """Train one Mask R-CNN variant on procedural shapes and evaluate it.
 

@@ -28,12 +28,23 @@ def draw_instances(ax, image, boxes, labels, masks=None, scores=None, class_name
     ax.set_axis_off()
 
 
-def plot_detections(images, predictions, targets=None, class_names=None, path=None):
-    """One row per image: ground truth (if given) and predictions side by side."""
+def plot_detections(images, predictions, targets=None, class_names=None, path=None,
+                    score_thresh=0.5):  # fmt: skip
+    """One row per image: ground truth (if given) and predictions side by side.
+
+    Only predictions scoring at least ``score_thresh`` are drawn: the model keeps candidates down
+    to 0.05 for AP, which would bury the picture (0 draws them all).
+    """
+    if not 0 <= score_thresh <= 1:
+        raise ValueError(f"score_thresh must be in [0, 1], got {score_thresh!r}")
     cols = 2 if targets is not None else 1
     fig, axes = _figure(len(images), cols, scale=3)
     for i, image in enumerate(images):
         p = predictions[i]
+        if p.get("scores") is not None:
+            keep = np.asarray(p["scores"]) >= score_thresh
+            p = {k: (np.asarray(v)[keep] if k in ("boxes", "labels", "masks", "scores") else v)
+                 for k, v in p.items()}  # fmt: skip
         if targets is not None:
             t = targets[i]
             draw_instances(axes[i, 0], image, t["boxes"], t["labels"], t.get("masks"),

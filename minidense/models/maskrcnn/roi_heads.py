@@ -131,9 +131,14 @@ class RoIHeads(nn.Module):
         else:
             loss_box = (box_deltas * 0).sum()
 
-        # Masks: foreground proposals only, target cut from the matched ground-truth mask.
-        fg_boxes = [b[:n] for b, _, _, n in samples]
-        fg_match = [m[:n] for _, _, m, n in samples]
+        # Masks: foreground proposals only (at most mask_batch_per_image of them, drawn at
+        # random), target cut from the matched ground-truth mask.
+        picks = [np.sort(rng.permutation(n)[: cfg.mask_batch_per_image]) for *_, n in samples]
+        fg_boxes = [b[k] for (b, _, _, _), k in zip(samples, picks, strict=True)]
+        fg_match = [m[k] for (_, _, m, _), k in zip(samples, picks, strict=True)]
+        fg_labels = np.concatenate(
+            [lab[k] for (_, lab, _, _), k in zip(samples, picks, strict=True)]
+        )
         if len(fg):
             pooled = pool_features(features, to_rois(fg_boxes), cfg.mask_pool, cfg)
             logits = self.mask_head(pooled)
@@ -141,7 +146,7 @@ class RoIHeads(nn.Module):
                 mask_targets(t["masks"], m, b, cfg.mask_size)
                 for b, m, t in zip(fg_boxes, fg_match, targets, strict=True)
             ])  # fmt: skip
-            loss_mask = self.mask_loss(logits, labels[fg], target)
+            loss_mask = self.mask_loss(logits, fg_labels, target)
         else:
             loss_mask = (box_deltas * 0).sum()
         return {"loss_classifier": loss_cls, "loss_box_reg": loss_box, "loss_mask": loss_mask}
