@@ -338,6 +338,24 @@ def test_training_step_losses_and_a_short_run_learns(batch):
         assert (b[:, 2:] >= b[:, :2]).all()
 
 
+@pytest.mark.parametrize("cap", [1, 3, 1000])
+def test_mask_head_trains_on_at_most_mask_batch_per_image_foreground_rois(batch, cap):
+    images, targets = batch
+    md.manual_seed(0)
+    model = MaskRCNN(**dict(SMALL, mask_batch_per_image=cap))
+    seen = []
+    real = model.roi_heads.mask_head.forward
+    model.roi_heads.mask_head.forward = lambda pooled: seen.append(len(pooled)) or real(pooled)
+    rng = np.random.default_rng(0)
+    proposals = [t["boxes"] for t in targets]  # the ground truth boxes: all foreground
+    features, _ = model._features(images)
+    model.roi_heads.losses(features, proposals, targets, rng)
+    # Each image offers 2 × its objects as foreground (proposal copies + the ground truth).
+    offered = sum(2 * len(t["boxes"]) for t in targets)
+    expected = sum(min(cap, 2 * len(t["boxes"])) for t in targets)
+    assert seen == [expected] and expected <= offered
+
+
 def test_image_without_objects_trains():
     md.manual_seed(1)
     model = MaskRCNN(**SMALL)
