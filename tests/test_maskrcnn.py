@@ -266,6 +266,28 @@ def test_softmax_mask_loss_depends_on_all_classes():
     assert h.mask_loss(md.tensor(other), labels, target).item() != pytest.approx(loss)
 
 
+@pytest.mark.parametrize("mask_loss", ["sigmoid", "softmax"])
+def test_predicted_soft_masks_threshold_where_the_class_wins(mask_loss):
+    """sigmoid: the class's own probability; softmax: ≥ 0.5 exactly where the class wins the
+    per-pixel softmax (row 2: p_k = 0.44 wins, which a plain p_k ≥ 0.5 would reject)."""
+    h = heads(mask_loss=mask_loss, mask_pool=2, mask_size=4)
+    logits = np.zeros((1, 3, 4, 4), np.float32)
+    logits[0, 2, :2] = np.log(4.0)  # top rows: softmax p = (1/6, 1/6, 2/3)
+    logits[0, 2, 2:] = np.log(1.6)  # bottom rows: softmax p = (0.28, 0.28, 0.44): class 2 wins
+    logits[0, 0, 3:] = np.log(4.0)  # last row: background wins (softmax p_0 = 4/6.6)
+    h.mask_head.forward = lambda pooled: md.tensor(logits)
+    results = [{"boxes": np.array([[0, 0, 4, 4]], np.float32), "labels": np.array([2])}]
+    h._predict_masks(md.zeros(1, 4, 8, 8), results)
+    probs = results[0]["mask_probs"][0]
+    if mask_loss == "sigmoid":
+        np.testing.assert_allclose(probs, 1 / (1 + np.exp(-logits[0, 2])), rtol=1e-6)
+    else:
+        p = np.exp(logits[0]) / np.exp(logits[0]).sum(axis=0)
+        np.testing.assert_allclose(probs, 0.5 + 0.5 * (p[2] - np.maximum(p[0], p[1])), rtol=1e-6)
+        assert (probs[:3] >= 0.5).all() and (probs[3] < 0.5).all()
+        assert p[2, 2, 0] < 0.5 < probs[2, 0]
+
+
 @pytest.mark.parametrize("pooler", ["roipool", "roiwarp", "roialign"])
 @pytest.mark.parametrize("mask_loss", ["sigmoid", "softmax"])
 def test_gradcheck_pool_maskhead_loss(pooler, mask_loss):

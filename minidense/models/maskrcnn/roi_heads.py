@@ -199,12 +199,19 @@ class RoIHeads(nn.Module):
                 r["mask_probs"] = np.zeros((0, cfg.mask_size, cfg.mask_size), np.float32)
             return
         logits = self.mask_head(pool_features(features, rois, cfg.mask_pool, cfg))
-        if cfg.mask_loss == "sigmoid":
-            probs = logits.sigmoid().numpy()
-        else:
-            probs = logits.softmax(axis=1).numpy()
         labels = np.concatenate([r["labels"] for r in results])
-        probs = probs[np.arange(len(labels)), labels]
+        rows = np.arange(len(labels))
+        if cfg.mask_loss == "sigmoid":
+            probs = logits.sigmoid().numpy()[rows, labels]
+        else:
+            # A per-pixel softmax classifies each pixel: the mask of class k is where k wins.
+            # As a soft mask, 0.5 + (p_k − max_{j≠k} p_j) / 2 is ≥ 0.5 exactly there, so pasting
+            # and thresholding treat both losses alike (p_k ≥ 0.5 alone would demand more of a
+            # softmax over 4 classes than of a sigmoid).
+            p = logits.softmax(axis=1).numpy()
+            own = p[rows, labels]
+            p[rows, labels] = -np.inf
+            probs = 0.5 + 0.5 * (own - p.max(axis=1))
         start = 0
         for r in results:
             r["mask_probs"] = probs[start : start + len(r["labels"])]
