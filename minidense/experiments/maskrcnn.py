@@ -20,7 +20,7 @@ def preset(name=None):
     name = name or ("fast" if fast_mode() else "default")
     presets = {
         "fast": dict(n_train=8, n_test=4, image_size=64, epochs=1, batch_size=4),
-        "quick": dict(n_train=160, n_test=50, image_size=96, epochs=6, batch_size=4),
+        "quick": dict(n_train=160, n_test=50, image_size=96, epochs=8, batch_size=4),
         "default": dict(n_train=400, n_test=100, image_size=128, epochs=10, batch_size=4),
     }
     if name not in presets:
