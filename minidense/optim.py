@@ -33,6 +33,15 @@ class Optimizer:
                 raise TypeError(f"params[{i}] must be a Tensor/Parameter, got {type(p).__name__}")
             if p.dtype.kind != "f":
                 raise TypeError(f"params[{i}] must be floating point, got {p.dtype}")
+        seen = {}
+        for i, p in enumerate(params):
+            # A parameter listed twice would be stepped twice per step() (and twice decayed).
+            if id(p) in seen:
+                raise ValueError(
+                    f"params[{i}] is the same Parameter as params[{seen[id(p)]}]; list each "
+                    "parameter once (model.parameters() already does)"
+                )
+            seen[id(p)] = i
         if not (isinstance(lr, int | float) and lr >= 0 and math.isfinite(lr)):
             raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
         self.params = params

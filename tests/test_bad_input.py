@@ -335,6 +335,9 @@ case("state", "state-not-dict", "passed load_state_dict a list",
      r"expects a dict of arrays by name.*load_checkpoint\(path\)\['model'\]",
      "pass `load_checkpoint(path)['model']` or `model.state_dict()`")
 # --- optimizers
+case("optim", "duplicate-params", "listed a parameter twice for an optimizer",
+     lambda t: optimizer_on([(w := nn.Linear(2, 2).weight), w]), ValueError,
+     r"params\[1\] is the same Parameter as params\[0\]", "list each parameter once")
 case("optim", "optim-empty", "made an optimizer over an empty list",
      lambda t: optimizer_on([]), ValueError, r"optimizer got an empty parameter list",
      "check the model has parameters (and that a generator was not used up)")

@@ -258,6 +258,7 @@ def test_parameters_children_and_shared_parameter():
     # One parameter in two places is listed (and so updated) once.
     shared = nn.Sequential(net.conv, net.conv)
     assert len(list(shared.parameters())) == 2
+    assert [n for n, _ in shared.named_modules()] == ["", "0"]  # the shared module once
     lin = nn.Linear(2, 2)
     tied = nn.Module()
     tied.a, tied.b = lin, nn.Linear(2, 2)

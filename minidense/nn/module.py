@@ -84,10 +84,16 @@ class Module:
     def children(self):
         return (m for _, m in self.named_children())
 
-    def named_modules(self, prefix=""):
+    def named_modules(self, prefix="", _seen=None):
+        """This module and every submodule, depth first; a module shared by two parents is listed
+        once, under its first name (as in PyTorch), so ``train()``/``to()`` visit it once."""
+        _seen = set() if _seen is None else _seen
+        if id(self) in _seen:
+            return
+        _seen.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
-            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name, _seen)
 
     def modules(self):
         return (m for _, m in self.named_modules())
