@@ -95,6 +95,16 @@ def grid_for(n, threads=THREADS):
     return max(1, min((n + threads - 1) // threads, 2 if _SIMULATOR else 65535))
 
 
+def launch(n):
+    """``(blocks, threads)`` of a 1-D grid-stride launch over ``n`` items: ``kernel[launch(n)]``.
+
+    Under the CUDA simulator every CUDA thread is a Python thread, so it is two blocks of 16: the
+    grid-stride loops still cover all ``n`` items (and cross block boundaries) in a fraction of
+    the time.
+    """
+    return grid_for(n), THREADS
+
+
 def as_device(a):
     """The raw Numba device array behind ``a`` (a ``CudaArray`` or a device array); kernels take
     either, this is for code that needs Numba's own device-array methods."""

@@ -32,7 +32,7 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
-from ._targets import THREADS, cpu_kernel, dual, grid_for, is_device_array, unravel_nchw_cuda
+from ._targets import cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
 
 __all__ = [
     "conv2d_forward",
@@ -51,18 +51,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- launch / arguments
-
-
-def launch(n):
-    """(blocks, threads) of a 1-D grid-stride launch over ``n`` items.
-
-    Under the CUDA simulator every CUDA thread is a Python thread, so launch two blocks of 16
-    threads: the grid-stride loops still cover all ``n`` items (and cross block boundaries),
-    in a fraction of the time.
-    """
-    if numba.config.ENABLE_CUDASIM:
-        return min(grid_for(n, 16), 2), 16
-    return grid_for(n), THREADS
 
 
 def pair(value, name, op, minimum=0):

@@ -22,8 +22,8 @@ import math
 import numpy as np
 from numba import cuda, prange
 
-from ._targets import cpu_kernel, dual, is_device_array, unravel_nchw_cuda
-from .conv import check_float_array, launch, pair
+from ._targets import cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
+from .conv import check_float_array, pair
 
 __all__ = [
     "pool_output_size",

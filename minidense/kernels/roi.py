@@ -37,14 +37,7 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
-from minidense.kernels._targets import (
-    THREADS,
-    cpu_kernel,
-    dual,
-    grid_for,
-    is_device_array,
-    unravel_nchw_cuda,
-)
+from minidense.kernels._targets import cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
 
 __all__ = [
     "roi_align_forward",
@@ -553,7 +546,7 @@ def _zeros_cuda(shape, dtype):
     out = cuda.device_array(shape, dtype=dtype)
     flat = out.reshape(out.size)
     if out.size:
-        _fill_zero_cuda[grid_for(out.size), THREADS](flat)
+        _fill_zero_cuda[launch(out.size)](flat)
     return out
 
 
@@ -620,7 +613,7 @@ def _roi_align_forward(x, rois, output_size, spatial_scale, sampling_ratio, alig
     if on_device:
         out = cuda.device_array((K, C, PH, PW), dtype=x.dtype)
         if out.size:
-            roi_align_forward_cuda[grid_for(out.size), THREADS](
+            roi_align_forward_cuda[launch(out.size)](
                 x, rois, out, scale, sr, bool(aligned), quantize
             )
         return out
@@ -640,7 +633,7 @@ def _roi_align_backward(
     if is_device_array(grad_out):
         grad_x = _zeros_cuda((N, C, H, W), grad_out.dtype)
         if grad_out.size:
-            roi_align_backward_cuda[grid_for(grad_out.size), THREADS](
+            roi_align_backward_cuda[launch(grad_out.size)](
                 grad_out, rois, grad_x, scale, sr, bool(aligned), quantize
             )
         return grad_x
@@ -708,7 +701,7 @@ def roi_pool_forward(x, rois, output_size, spatial_scale=1.0):
         out = cuda.device_array((K, C, PH, PW), dtype=x.dtype)
         argmax = cuda.device_array((K, C, PH, PW), dtype=np.int32)
         if out.size:
-            roi_pool_forward_cuda[grid_for(out.size), THREADS](x, rois, out, argmax, scale)
+            roi_pool_forward_cuda[launch(out.size)](x, rois, out, argmax, scale)
         return out, argmax
     out = np.empty((K, C, PH, PW), dtype=x.dtype)
     argmax = np.empty((K, C, PH, PW), dtype=np.int32)
@@ -729,7 +722,7 @@ def roi_pool_backward(grad_out, argmax, rois, input_shape):
     if is_device_array(grad_out):
         grad_x = _zeros_cuda((N, C, H, W), grad_out.dtype)
         if grad_out.size:
-            roi_pool_backward_cuda[grid_for(grad_out.size), THREADS](
+            roi_pool_backward_cuda[launch(grad_out.size)](
                 grad_out, argmax, rois, grad_x.reshape(N, C, H * W)
             )
         return grad_x

@@ -27,8 +27,8 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
-from ._targets import cpu_kernel, dual, is_device_array, unravel_nchw_cuda
-from .conv import check_float_array, launch
+from ._targets import cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
+from .conv import check_float_array
 from .pool import device_zeros
 
 __all__ = [
