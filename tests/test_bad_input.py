@@ -29,6 +29,7 @@ import minidense.functional as F  # noqa: E402
 from minidense import nn, optim  # noqa: E402
 from minidense.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from minidense.data import DataLoader, ShapesInstances, hflip, masks_to_boxes  # noqa: E402
+from minidense.experiments.maskrcnn import train_maskrcnn  # noqa: E402
 from minidense.experiments.segmentation import train_segmentation  # noqa: E402
 from minidense.experiments.training import NonFiniteLossError  # noqa: E402
 from minidense.metrics import confusion_matrix  # noqa: E402
@@ -427,6 +428,14 @@ case("training", "nan-loss-maskrcnn", "trained Mask R-CNN until a loss term went
      nan_maskrcnn_training, NonFiniteLossError,
      r"loss term 'loss_mask' is nan at epoch 1, step 1",
      "the message names the term: look at that head's inputs; lower the learning rate")
+case("training", "zero-test-images", "asked train_segmentation for 0 held-out images",
+     lambda t: train_segmentation("unet", n_test=0, **{k: v for k, v in TINY_SEG.items()
+                                                      if k != "n_test"}),
+     ValueError, r"n_test must be an int >= 1 \(or None for the preset\), got 0",
+     "at least 1 (None takes the preset's size)")
+case("training", "zero-train-images-rcnn", "asked train_maskrcnn for 0 training images",
+     lambda t: train_maskrcnn(n_train=0, epochs=0, progress=False, plots=False), ValueError,
+     r"n_train must be an int >= 1", "at least 1 (None takes the preset's size)")
 case("training", "bad-model-name", "asked train_segmentation for an unknown model",
      lambda t: train_segmentation("unet3", out=str(t / "run")), ValueError,
      r"model must be one of \('unet', 'segnet', 'fcn'\), got 'unet3'", "one of the listed names")

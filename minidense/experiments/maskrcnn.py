@@ -12,7 +12,14 @@ from ..data.shapes import CLASS_NAMES
 from ..metrics.coco import COCOEvaluator, format_table
 from ..models.maskrcnn import MaskRCNN, MaskRCNNConfig
 from ..tensor import manual_seed
-from .training import check_finite, fast_mode, load_run, prepare_out_dir, save_run
+from .training import (
+    check_finite,
+    fast_mode,
+    load_run,
+    prepare_out_dir,
+    save_run,
+    size_or_default,
+)
 
 
 def preset(name=None):
@@ -53,8 +60,10 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
     ``bar``: an outer tqdm bar to advance instead of drawing one (the ablation's overall bar).
     """
     p = preset(preset_name)
-    n_train, n_test = n_train or p["n_train"], n_test or p["n_test"]
-    image_size, batch_size = image_size or p["image_size"], batch_size or p["batch_size"]
+    n_train = size_or_default("n_train", n_train, p["n_train"])
+    n_test = size_or_default("n_test", n_test, p["n_test"])
+    image_size = size_or_default("image_size", image_size, p["image_size"])
+    batch_size = size_or_default("batch_size", batch_size, p["batch_size"])
     epochs = p["epochs"] if epochs is None else epochs
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")

@@ -11,7 +11,14 @@ from ..data import Cached, CellMembranes, DataLoader, ShapesSemantic
 from ..metrics import SegmentationMeter
 from ..ops.loss import cross_entropy
 from ..tensor import manual_seed
-from .training import check_finite, fast_mode, load_run, prepare_out_dir, save_run
+from .training import (
+    check_finite,
+    fast_mode,
+    load_run,
+    prepare_out_dir,
+    save_run,
+    size_or_default,
+)
 
 MODELS = ("unet", "segnet", "fcn")
 DATASETS = ("shapes", "cells")
@@ -72,11 +79,11 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     fast = fast_mode()
-    image_size = image_size or (32 if fast else 48)
+    image_size = size_or_default("image_size", image_size, 32 if fast else 48)
     if model == "fcn":
         image_size = max(32, image_size // 32 * 32)
-    n_train = n_train or (32 if fast else 320)
-    n_test = n_test or (16 if fast else 100)
+    n_train = size_or_default("n_train", n_train, 32 if fast else 320)
+    n_test = size_or_default("n_test", n_test, 16 if fast else 100)
     epochs = epochs if epochs is not None else (2 if fast else 24)
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")

@@ -21,6 +21,16 @@ def fast_mode():
     return os.environ.get("MINIDENSE_FAST", "0") == "1"
 
 
+def size_or_default(name, value, default):
+    """``value`` checked as an int >= 1, or ``default`` when it is None: an explicit 0 is an
+    error, not a silent switch to the preset."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1 (or None for the preset), got {value!r}")
+    return int(value)
+
+
 def check_finite(losses, step, epoch):
     """Raise NonFiniteLossError naming the step and the loss term that went NaN/Inf."""
     for name, value in losses.items():
