@@ -155,6 +155,31 @@ def test_needs_input_grad_skips_unneeded_gradients():
     assert gx is None and gb is None and gw.shape == w.shape
 
 
+# Stride-1 cases whose input gradient is a convolution (padding <= d·(k - 1)), and one that is not.
+STRIDE1_CASES = [
+    ((3, 4, 5, 7), (6, 2, 3, 3), 1, 1, 2),  # groups, odd sizes
+    ((2, 3, 6, 6), (3, 1, 3, 3), 2, 2, 3),  # dilation, depthwise
+    ((2, 2, 4, 5), (5, 2, 2, 3), (0, 2), (1, 1), 1),  # even kernel, padding only along w
+    ((1, 2, 5, 5), (4, 2, 3, 1), (1, 0), (2, 1), 1),  # rectangular kernel and dilation
+    ((2, 4, 3, 3), (4, 2, 1, 1), 0, 1, 2),  # 1x1
+    ((1, 2, 4, 4), (3, 2, 1, 1), 1, 1, 1),  # padding > d·(k - 1): the general path
+]
+
+
+@pytest.mark.parametrize("case", STRIDE1_CASES)
+def test_stride1_backward_matches_the_general_path(case, monkeypatch):
+    """conv2d's stride-1 backward (one im2col of grad_out) against the im2col/col2im path."""
+    xs, ws, p, d, g = case
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    go = rng.standard_normal(K.conv2d_forward(x, w, None, 1, p, d, g).shape)
+    fast = K.conv2d_backward(go, x, w, 1, p, d, g)
+    monkeypatch.setattr(K, "_has_transposed_form", lambda geo: False)
+    general = K.conv2d_backward(go, x, w, 1, p, d, g)
+    for a, b in zip(fast, general, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 def test_batches_larger_than_one_chunk(monkeypatch):
     """The CPU path runs a batch in chunks of samples; several chunks give the same answer."""
     rng = np.random.default_rng(5)
