@@ -135,6 +135,15 @@ def test_unary_gradcheck(name, seed):
     check_grad(md_fn, [sample((2, 3), seed, domain)], layout=LAYOUTS[seed])
 
 
+def test_relu_keeps_nan_and_dtype_as_pytorch():
+    x = md.tensor(np.array([-1.0, 0.0, np.nan, 2.0], np.float32), requires_grad=True)
+    y = F.relu(x)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.numpy(), [0, 0, np.nan, 2])  # a NaN is not hidden as 0
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 0, 1])
+
+
 def test_gradients_at_kinks_follow_pytorch():
     x = md.tensor(np.array([-1.0, 0.0, 2.0]), requires_grad=True)
     x.abs().sum().backward()
