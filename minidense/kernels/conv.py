@@ -9,6 +9,10 @@ Then, per group ``g``::
     grad of input:   gcols[n, g] = W[g]ᵀ @ grad_out[n, g],  then gx = col2im(gcols)
     grad of weight:  gW[g]       = Σ_n grad_out[n, g] @ cols[n, g]ᵀ
 
+With stride 1 (and padding <= d·(k - 1)) the CPU backward takes a shorter road: the input
+gradient is a convolution of ``grad_out`` with the kernel rotated by 180°, so one im2col of
+``grad_out`` gives both gradients (``_conv2d_backward_stride1``).
+
 ``col2im`` is the adjoint of ``im2col`` (it sums every column entry back onto the pixel it came
 from), so conv_transpose2d's forward is exactly conv2d's input gradient and its input gradient is
 conv2d's forward: both ops share the same two kernels.
@@ -19,7 +23,7 @@ shifted down-right by one pixel with a zero top row and left column.
 CPU: im2col is parallel over (n, c) planes; col2im too, each prange iteration owning one plane of
 its output, so the scatter-add inside a plane is race-free. The matmul is NumPy's (BLAS sgemm /
 dgemm). The batch goes through in chunks of samples whose columns fit a reused buffer (see
-``CHUNK_BYTES``), and the backward pass recomputes the columns instead of keeping kH·kW copies of
+``CHUNK_BYTES``), and the backward pass recomputes columns instead of keeping kH·kW copies of
 the input alive between forward and backward. CUDA: one thread per column entry for im2col, a
 gather (one thread per input pixel, summing the taps that read it) for col2im - deterministic, no
 atomics - and the tiled ``matmul_cuda`` below; the whole batch is one chunk.
