@@ -121,7 +121,7 @@ def build_parser():
     tm.add_argument("--mask-loss", choices=("sigmoid", "softmax"), default="sigmoid")
     tm.add_argument(
         "--preset",
-        choices=("fast", "quick", "default"),
+        choices=("fast", "quick", "default", "ablation"),
         default=None,
         help="data and schedule size (default: 'default', or 'fast' with MINIDENSE_FAST=1)",
     )

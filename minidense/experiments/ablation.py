@@ -25,7 +25,7 @@ PRESETS = {
     # training preset per variant, default seeds
     "tiny": ("fast", 1),  # the tests' orchestration check
     "quick": ("quick", 1),
-    "full": ("default", 3),
+    "full": ("ablation", 3),  # train-maskrcnn's data, 10 epochs a variant
 }
 METRICS = ("AP", "AP50", "AP75")
 # He et al., ICCV 2017, Table 2c/2b (ResNet-50-C5 for the poolers; C4 for the mask loss).

@@ -39,8 +39,9 @@ class MaskRCNNConfig:
     box_fg_iou: float = 0.5
     box_bg_iou: float = 0.5
     # torchvision: 512. With 1–4 objects an image 64 suffice. This, 32 mask channels and 8 mask
-    # RoIs an image cut a step's cost enough for 10 epochs instead of 8 in the 5-minute budget:
-    # measured mask AP 58.8 / AP50 82.9 in 289 s, against 54.7 / 77.3 in 354 s before.
+    # RoIs an image cut a step's cost enough for 10 epochs instead of 8 in the 5-minute budget
+    # (measured mask AP 58.8 / AP50 82.9 in 289 s, against 54.7 / 77.3 in 354 s before); later
+    # speed-ups bought 12 (docs/benchmarks.md).
     box_batch_per_image: int = 64
     box_positive_fraction: float = 0.25
     box_pool: int = 7
