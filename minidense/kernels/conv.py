@@ -674,8 +674,9 @@ def conv2d_backward(
     needs = tuple(needs) + (True,) * (3 - len(needs))
     x = contiguous(x)
     go = contiguous(grad_out)
-    if needs[0] and not is_device_array(x) and _has_transposed_form(geo):
-        gx, gw = _conv2d_backward_stride1(go, x, weight, geo, groups, c_out, needs[1])
+    back_padding = _transposed_padding(geo)
+    if needs[0] and not is_device_array(x) and back_padding is not None:
+        gx, gw = _conv2d_backward_stride1(go, x, weight, geo, back_padding, groups, c_out, needs[1])
         return gx, gw, (_bias_grad(go) if needs[2] else None)
     N, C, H, W = x.shape
     g, L = groups, Ho * Wo
@@ -700,11 +701,13 @@ def conv2d_backward(
     return gx, gw, gb
 
 
-def _has_transposed_form(geo):
-    """Stride 1 and padding <= d·(k - 1): the input gradient is then a plain convolution."""
-    return geo.stride == (1, 1) and all(
-        p <= d * (k - 1) for k, p, d in zip(geo.kernel, geo.padding, geo.dilation, strict=True)
+def _transposed_padding(geo):
+    """The padding ``d·(k - 1) - p`` under which conv2d's input gradient is a plain convolution
+    of ``grad_out``, or None when it is not one (stride > 1, or padding > d·(k - 1))."""
+    pads = tuple(
+        d * (k - 1) - p for k, p, d in zip(geo.kernel, geo.padding, geo.dilation, strict=True)
     )
+    return pads if geo.stride == (1, 1) and min(pads) >= 0 else None
 
 
 def _flip_taps(w, g, a, b):
@@ -715,7 +718,7 @@ def _flip_taps(w, g, a, b):
     return np.ascontiguousarray(w).reshape(g * b, a, kh, kw)
 
 
-def _conv2d_backward_stride1(go, x, weight, geo, groups, c_out, need_weight):
+def _conv2d_backward_stride1(go, x, weight, geo, back_padding, groups, c_out, need_weight):
     """conv2d's input and weight gradients from the columns of ``grad_out`` alone (CPU).
 
     With stride 1 the input gradient is itself a convolution: ``grad_out`` correlated with the
@@ -729,15 +732,7 @@ def _conv2d_backward_stride1(go, x, weight, geo, groups, c_out, need_weight):
     g, L = groups, H * W
     cg, og = C // g, c_out // g
     k = og * kh * kw  # one group's rows of the columns of grad_out
-    back = _Geometry(
-        "conv2d",
-        geo.kernel,
-        1,
-        tuple(
-            d * (kk - 1) - p for kk, p, d in zip(geo.kernel, geo.padding, geo.dilation, strict=True)
-        ),
-        geo.dilation,
-    )
+    back = _Geometry("conv2d", geo.kernel, 1, back_padding, geo.dilation)
     wf = _flip_taps(np.ascontiguousarray(weight), g, og, cg).reshape(g, cg, k)
     gx = np.empty_like(x)
     gw = None
