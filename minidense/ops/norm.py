@@ -1,59 +1,94 @@
 """Normalisation: batch norm as one Function (its backward has a compact closed form), group norm
 as a composite of reductions."""
 
+import numpy as np
+
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels import norm as K
 
 
 class BatchNormTrain(Function):
     """y = γ·x̂ + β with x̂ = (x − μ_B)/√(σ²_B + ε), statistics over (N, H, W) per channel.
 
     grad_x = (γ/σ)·(g − mean(g) − x̂·mean(g·x̂)), grad_γ = Σ g·x̂, grad_β = Σ g  (means over N, H, W)
+
+    On the CPU both directions are fused kernels (``minidense.kernels.norm``); on a device they
+    are the array ops below, which also serve as the kernels' reference in the tests.
     """
 
     @staticmethod
     def forward(ctx, x, gamma, beta, eps):
-        xp = array_module(x)
-        axes = (0,) + tuple(range(2, x.ndim))
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        mean = x.mean(axis=axes, keepdims=True)
-        centred = x - mean
-        var = (centred * centred).mean(axis=axes, keepdims=True)
-        inv_std = 1.0 / xp.sqrt(var + eps)
-        xhat = centred
-        xhat *= inv_std  # in place: ``centred`` is ours and not needed again (a pass saved)
+        host = isinstance(x, np.ndarray)
+        y, xhat, mean, var, inv_std = (K.batch_norm_train_forward if host else _forward_arrays)(
+            x, gamma, beta, eps
+        )
         ctx.save_for_backward(xhat, inv_std, gamma)
-        ctx.meta = axes, shape
-        # Return the batch statistics as extra (non-differentiated) outputs for the running averages.
-        y = xhat * gamma.reshape(shape)
-        y += beta.reshape(shape)
-        return y, mean.reshape(-1), var.reshape(-1)
+        # The batch statistics are extra (non-differentiated) outputs, for the running averages.
+        return y, mean, var
 
     @staticmethod
     def backward(ctx, g, _gmean, _gvar):
         xhat, inv_std, gamma = ctx.saved_tensors
-        axes, shape = ctx.meta
-        g_beta = g.sum(axis=axes)
-        g_gamma = (g * xhat).sum(axis=axes)
-        gx = None
-        if ctx.needs_input_grad[0]:
-            m = g.size // g.shape[1]
-            gx = (gamma.reshape(shape) * inv_std) * (
-                g - (g_beta / m).reshape(shape) - xhat * (g_gamma / m).reshape(shape)
-            )
+        host = isinstance(g, np.ndarray)
+        gx, g_gamma, g_beta = (K.batch_norm_train_backward if host else _backward_arrays)(
+            g, xhat, gamma, inv_std, ctx.needs_input_grad[0]
+        )
         return gx, g_gamma, g_beta, None
 
 
-def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
-    """Batch normalisation over the channel axis 1 of ``x`` (N, C, ...).
+def _forward_arrays(x, gamma, beta, eps):
+    """BatchNormTrain's forward in array ops: y, x̂, mean (C,), var (C,), inv_std (1, C, 1, ...)."""
+    xp = array_module(x)
+    axes, shape = _channel_axes(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    xhat = x - mean
+    var = (xhat * xhat).mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    xhat *= inv_std  # in place: the centred copy is ours and not needed again (a pass saved)
+    y = xhat * gamma.reshape(shape)
+    y += beta.reshape(shape)
+    return y, xhat, mean.reshape(-1), var.reshape(-1), inv_std
 
-    In training the batch statistics are used and the running ones (raw arrays, updated in place)
-    move towards them by ``momentum``; in evaluation the running statistics are used.
+
+def _backward_arrays(g, xhat, gamma, inv_std, need_input=True):
+    """BatchNormTrain's backward in array ops: (gx or None, g_gamma, g_beta)."""
+    axes, shape = _channel_axes(g)
+    g_beta = g.sum(axis=axes)
+    g_gamma = (g * xhat).sum(axis=axes)
+    gx = None
+    if need_input:
+        m = g.size // g.shape[1]
+        gx = (gamma.reshape(shape) * inv_std) * (
+            g - (g_beta / m).reshape(shape) - xhat * (g_gamma / m).reshape(shape)
+        )
+    return gx, g_gamma, g_beta
+
+
+def _channel_axes(x):
+    """The axes batch norm reduces over (all but 1), and the broadcast shape of a (C,) vector."""
+    return (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):  # fmt: skip
+    """Batch normalisation over the channel axis 1 of ``x`` (N, C, ...), PyTorch's signature.
+
+    In training the batch statistics are used and the running ones (raw arrays, updated in place,
+    or None) move towards them by ``momentum``; in evaluation the running statistics are used.
+    ``weight`` (γ) and ``bias`` (β) of shape (C,) default to 1 and 0.
     """
-    C = x.shape[1] if x.ndim >= 2 else None
     if x.ndim < 2:
         raise ValueError(f"batch_norm expects (N, C, ...) input, got shape {x.shape}")
+    C = x.shape[1]
     shape = (1, C) + (1,) * (x.ndim - 2)
+    for name, v in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):  # fmt: skip
+        if v is not None and tuple(v.shape) != (C,):
+            raise ValueError(f"batch_norm: {name} must have shape ({C},), got {tuple(v.shape)}")
+    xp = array_module(x.data)
+    weight = xp.ones(C, dtype=x.dtype) if weight is None else weight
+    bias = xp.zeros(C, dtype=x.dtype) if bias is None else bias
     if training:
         m = x.size // C
         if x.shape[0] == 0:
@@ -70,9 +105,14 @@ def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.
             # PyTorch keeps the unbiased variance in the running estimate.
             running_mean *= 1 - momentum
             running_mean += momentum * mean.data
+        if running_var is not None:
             running_var *= 1 - momentum
             running_var += momentum * var.data * (m / (m - 1))
         return y
+    if running_mean is None or running_var is None:
+        raise ValueError(
+            "batch_norm in evaluation (training=False) needs running_mean and running_var"
+        )
     scale = weight / array_module(running_var).sqrt(running_var + eps).astype(x.dtype)
     shift = bias - running_mean.astype(x.dtype) * scale
     return x * scale.reshape(shape) + shift.reshape(shape)

@@ -1,0 +1,121 @@
+"""Batch norm's fused CPU kernels (``minidense.kernels.norm``): against a per-channel formula,
+against the array-op path that devices use, and by gradcheck through ``F.batch_norm``."""
+
+import numpy as np
+import pytest
+
+import minidense as md
+from minidense.kernels import norm as K
+from minidense.ops import norm as ops_norm
+
+SHAPES = [(2, 3), (3, 2, 5), (2, 3, 4, 5), (1, 2, 1, 7), (2, 1, 3, 3, 2)]
+
+
+def formula(x, gamma, beta, eps):
+    """Straight from the definition, one channel at a time, in float64."""
+    y = np.empty(x.shape)
+    for c in range(x.shape[1]):
+        v = x[:, c].astype(np.float64)
+        mean = v.sum() / v.size
+        var = ((v - mean) ** 2).sum() / v.size
+        y[:, c] = (v - mean) / np.sqrt(var + eps) * gamma[c] + beta[c]
+    return y
+
+
+def data(shape, dtype, seed=0, offset=0.0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 2 + offset).astype(dtype)
+    gamma = rng.uniform(-2, 2, shape[1]).astype(dtype)
+    beta = rng.uniform(-1, 1, shape[1]).astype(dtype)
+    return x, gamma, beta
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_matches_the_formula_and_the_array_path(shape, dtype):
+    x, gamma, beta = data(shape, dtype)
+    y, xhat, mean, var, inv_std = K.batch_norm_train_forward(x, gamma, beta, 1e-5)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert y.dtype == xhat.dtype == mean.dtype == var.dtype == dtype
+    assert y.shape == xhat.shape == x.shape and mean.shape == var.shape == (shape[1],)
+    np.testing.assert_allclose(y, formula(x, gamma, beta, 1e-5), rtol=tol, atol=tol)
+    y2, xhat2, mean2, var2, _ = ops_norm._forward_arrays(x, gamma, beta, 1e-5)
+    np.testing.assert_allclose(xhat, xhat2, rtol=tol, atol=tol)
+    np.testing.assert_allclose(mean, mean2, rtol=tol, atol=tol)
+    np.testing.assert_allclose(var, var2, rtol=tol, atol=tol)
+
+
+def test_forward_in_float32_keeps_precision_far_from_zero():
+    # Sums in float64 and a centred second pass: a mean of 1000 does not eat the variance.
+    x, gamma, beta = data((4, 3, 16, 16), np.float32, offset=1000.0)
+    y = K.batch_norm_train_forward(x, gamma, beta, 1e-5)[0]
+    np.testing.assert_allclose(y, formula(x, gamma, beta, 1e-5), rtol=1e-3, atol=1e-3)
+
+
+def test_forward_accepts_non_contiguous_input():
+    x, gamma, beta = data((3, 5, 4, 2), np.float64)
+    view = x.transpose(0, 1, 3, 2)
+    y = K.batch_norm_train_forward(view, gamma, beta, 1e-3)[0]
+    np.testing.assert_allclose(y, formula(view, gamma, beta, 1e-3), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("need_input", [True, False])
+def test_backward_matches_the_array_path(shape, need_input):
+    x, gamma, beta = data(shape, np.float64, seed=1)
+    g = np.random.default_rng(2).standard_normal(shape)
+    _, xhat, _, _, inv_std = K.batch_norm_train_forward(x, gamma, beta, 1e-5)
+    gx, gg, gb = K.batch_norm_train_backward(g, xhat, gamma, inv_std, need_input)
+    axes, bshape = ops_norm._channel_axes(x)
+    gx2, gg2, gb2 = ops_norm._backward_arrays(g, xhat, gamma, inv_std.reshape(bshape), need_input)
+    np.testing.assert_allclose(gg, gg2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gb, gb2, rtol=1e-12, atol=1e-12)
+    if need_input:
+        np.testing.assert_allclose(gx, gx2, rtol=1e-10, atol=1e-12)
+        # Σ over each channel of the input gradient is 0: a shift of x changes nothing.
+        np.testing.assert_allclose(gx.sum(axis=axes), 0, atol=1e-10)
+    else:
+        assert gx is None
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (2, 3, 4), (2, 2, 3, 2)])
+def test_functional_batch_norm_gradcheck(shape):
+    x, gamma, beta = data(shape, np.float64, seed=3)
+    xt, wt, bt = (md.tensor(a, requires_grad=True) for a in (x, gamma, beta))
+
+    def f(x, w, b):
+        return md.functional.batch_norm(x, None, None, w, b, training=True)
+
+    assert md.gradcheck(f, [xt, wt, bt])
+
+
+def test_gradients_of_the_affine_parameters_alone():
+    # The first layer of a net normalises an input that needs no gradient: only γ and β get one.
+    x, gamma, beta = data((2, 3, 4, 4), np.float64, seed=4)
+    xt = md.tensor(x)
+    wt, bt = md.tensor(gamma, requires_grad=True), md.tensor(beta, requires_grad=True)
+    y = md.functional.batch_norm(xt, None, None, wt, bt, training=True)
+    (y * y).sum().backward()
+    xhat = formula(x, np.ones(3), np.zeros(3), 1e-5) - 0.0
+    expected_gb = (2 * y.numpy()).sum(axis=(0, 2, 3))
+    np.testing.assert_allclose(bt.grad.numpy(), expected_gb, rtol=1e-10)
+    np.testing.assert_allclose(wt.grad.numpy(), (2 * y.numpy() * xhat).sum(axis=(0, 2, 3)),
+                               rtol=1e-10)  # fmt: skip
+    assert xt.grad is None
+
+
+def test_functional_batch_norm_defaults_and_errors():
+    # PyTorch's signature: γ = 1 and β = 0 when not given, evaluation mode by default.
+    x, _, _ = data((2, 3, 4), np.float32, seed=5)
+    y = md.functional.batch_norm(md.tensor(x), None, None, training=True)
+    np.testing.assert_allclose(y.numpy(), formula(x, np.ones(3), np.zeros(3), 1e-5), atol=1e-5)
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    md.functional.batch_norm(md.tensor(x), rm, rv, training=True, momentum=0.5)
+    np.testing.assert_allclose(rm, 0.5 * x.mean(axis=(0, 2)), rtol=1e-5)
+    y = md.functional.batch_norm(md.tensor(x), rm, rv)  # evaluation: the running statistics
+    np.testing.assert_allclose(y.numpy(), (x - rm[:, None]) / np.sqrt(rv[:, None] + 1e-5),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    with pytest.raises(ValueError, match="needs running_mean and running_var"):
+        md.functional.batch_norm(md.tensor(x), None, None)
+    with pytest.raises(ValueError, match=r"weight must have shape \(3,\)"):
+        md.functional.batch_norm(md.tensor(x), None, None, md.tensor(np.ones(2, np.float32)))
