@@ -44,6 +44,7 @@ CONV_CASES = [
     ((2, 2, 6, 6), (3, 2, 2, 2), 3, 0, 1, 1),  # stride > kernel
     ((1, 2, 7, 7), (2, 1, 3, 3), 1, 2, 2, 2),  # dilation, depthwise
     ((1, 3, 1, 1), (5, 3, 1, 1), 1, 0, 1, 1),  # 1x1 map and kernel
+    ((3, 4, 3, 5), (6, 2, 1, 1), 1, 0, 1, 2),  # 1x1 kernel, stride 1: x is its own columns
     ((1, 2, 3, 3), (2, 2, 3, 3), 1, 0, 1, 1),  # output size 1
     ((1, 2, 4, 5), (3, 2, 3, 3), 2, 3, 1, 1),  # padding larger than the kernel's half
 ]
@@ -71,6 +72,7 @@ TRANSPOSED_CASES = [
     ((1, 2, 3, 4), (2, 3, 3, 3), 1, 0, 0, 1, 2),  # dilation
     ((1, 2, 3, 3), (2, 2, 3, 3), 1, 0, 1, 1, 2),  # output_padding >= stride, < dilation
     ((1, 2, 1, 1), (2, 3, 1, 1), 1, 0, 0, 1, 1),  # 1x1
+    ((3, 4, 2, 3), (4, 3, 1, 1), 1, 0, 0, 2, 1),  # 1x1 with groups: grad_out is its own columns
     ((1, 1, 4, 4), (1, 1, 4, 4), 2, 1, 0, 1, 1),  # FCN's 2x upsampling geometry
 ]
 
