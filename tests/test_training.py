@@ -167,3 +167,27 @@ def test_interrupted_maskrcnn_run_resumes_to_the_same_result(tmp_path, monkeypat
     got = _params(resumed["model"])
     for k in expected:
         np.testing.assert_array_equal(got[k], expected[k], err_msg=k)
+
+
+def test_maskrcnn_preset_data_and_model_options_reach_the_run(tmp_path, monkeypatch):
+    """A preset's ``data`` goes to ShapesInstances and its ``model`` to MaskRCNNConfig (the full
+    ablation's larger objects and anchors); the checkpoint's config records both."""
+    from minidense.experiments import maskrcnn as mr
+
+    fast = mr.preset("fast")
+    options = dict(fast, data=dict(max_shapes=1), model=dict(anchor_sizes=(8, 16)))
+    monkeypatch.setattr(mr, "preset", lambda name=None: options)
+    seen = []
+    real = mr.ShapesInstances
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mr, "ShapesInstances", recording)
+    out = str(tmp_path / "run")
+    result = mr.train_maskrcnn(epochs=1, out=out, progress=False, plots=False)
+    assert seen and all(kw["max_shapes"] == 1 for kw in seen)
+    assert result["model"].cfg.anchor_sizes == (8, 16)
+    config = load_checkpoint(os.path.join(out, "checkpoint.npz"))["extra"]["config"]
+    assert config["data"] == {"max_shapes": 1} and config["anchor_sizes"] == [8, 16]

@@ -85,7 +85,8 @@ def run_ablation(preset="quick", seeds=None, strides=(16, 32), out="runs/ablatio
     todo = [(v, s) for v in variants(strides) for s in range(seeds)]
     p = training_preset(train_preset)
     steps = -(-p["n_train"] // p["batch_size"]) * p["epochs"]
-    done = {k: _load(run_dir, *k) for k in todo}
+    settings = json.loads(json.dumps(p))  # as a record stores it (tuples become lists)
+    done = {k: _load(run_dir, *k, settings) for k in todo}
     remaining = [k for k in todo if done[k] is None]
     bar = tqdm(total=len(todo) * steps, initial=(len(todo) - len(remaining)) * steps,
                disable=not progress, desc="ablation", unit="step")  # fmt: skip
@@ -95,7 +96,8 @@ def run_ablation(preset="quick", seeds=None, strides=(16, 32), out="runs/ablatio
                            progress=False, plots=False, bar=bar)  # fmt: skip
         record = {"variant": v.name, "pooler": v.pooler, "stride": v.stride,
                   "mask_loss": v.mask_loss, "seed": s, "preset": train_preset,
-                  "segm": r["segm"], "bbox": r["bbox"], "seconds": r["seconds"]}  # fmt: skip
+                  "settings": settings, "segm": r["segm"], "bbox": r["bbox"],
+                  "seconds": r["seconds"]}  # fmt: skip
         _save(run_dir, v, s, record)
         done[(v, s)] = record
     bar.close()
@@ -109,12 +111,21 @@ def _path(run_dir, v, seed):
     return os.path.join(run_dir, f"{v.name}-seed{seed}.json")
 
 
-def _load(run_dir, v, seed):
+def _load(run_dir, v, seed, settings):
+    """The finished record of (variant, seed), or None; a record trained with other settings
+    (another preset, or an older version of this one) is an error, never silently mixed in."""
+    path = _path(run_dir, v, seed)
     try:
-        with open(_path(run_dir, v, seed)) as f:
-            return json.load(f)
+        with open(path) as f:
+            record = json.load(f)
     except (FileNotFoundError, json.JSONDecodeError):
         return None  # missing or torn by an interruption: train it (again)
+    if record.get("settings") != settings:
+        raise ValueError(
+            f"{path} was trained with other settings ({record.get('settings')}) than this "
+            f"ablation's ({settings}): give another --out, or move that folder away"
+        )
+    return record
 
 
 def _save(run_dir, v, seed, record):
