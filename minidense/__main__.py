@@ -121,9 +121,10 @@ def build_parser():
     tm.add_argument("--mask-loss", choices=("sigmoid", "softmax"), default="sigmoid")
     tm.add_argument(
         "--preset",
-        choices=("fast", "quick", "default", "ablation"),
+        choices=("fast", "quick", "default", "ablation", "ablation-quick"),
         default=None,
-        help="data and schedule size (default: 'default', or 'fast' with MINIDENSE_FAST=1)",
+        help="data and schedule size (default: 'default', or 'fast' with MINIDENSE_FAST=1); "
+        "'ablation' and 'ablation-quick' train one variant of the full or quick ablation",
     )
     tm.add_argument("--epochs", type=_non_negative, default=None)
     tm.add_argument("--lr", type=_positive_float, default=3e-3)

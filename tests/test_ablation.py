@@ -54,7 +54,7 @@ def test_variants_cover_the_grid_and_the_mask_loss_pair():
 def test_run_trains_every_variant_and_seed_once_and_writes_outputs(tmp_path, fake_training):
     out = tmp_path / "abl"
     report = A.run_ablation("quick", seeds=3, out=str(out), progress=False, plots=True)
-    assert sorted(fake_training) == sorted((n, s, "quick") for n in FAKE for s in range(3))
+    assert sorted(fake_training) == sorted((n, s, "ablation-quick") for n in FAKE for s in range(3))
     for name, (ap, ap50, ap75) in FAKE.items():
         row = report.rows[name]
         assert row["n"] == 3
@@ -108,8 +108,8 @@ def test_a_second_run_resumes_and_retrains_only_what_is_missing(fake_training, t
     (runs / "roipool-s16-sigmoid-seed0.json").write_text('{"variant": "roip')  # torn by a kill
     fake_training.clear()
     second = A.run_ablation("quick", seeds=2, out=str(tmp_path), progress=False, plots=False)
-    assert sorted(fake_training) == [("roipool-s16-sigmoid", 0, "quick"),
-                                     ("roiwarp-s32-sigmoid", 1, "quick")]  # fmt: skip
+    assert sorted(fake_training) == [("roipool-s16-sigmoid", 0, "ablation-quick"),
+                                     ("roiwarp-s32-sigmoid", 1, "ablation-quick")]  # fmt: skip
     assert second.rows == first.rows and second.text == first.text
     assert not [f for f in os.listdir(runs) if f.endswith(".tmp")]
 
@@ -152,6 +152,9 @@ def test_full_preset_trains_larger_objects_with_matching_anchors():
     assert p["data"] == {"size_range": (0.2, 0.4), "max_shapes": 3}
     assert p["model"] == {"anchor_sizes": (32, 64, 128)}
     assert A.PRESETS["full"] == ("ablation", 3)
+    q = preset("ablation-quick")
+    assert q["data"] == p["data"] and q["model"] == {"anchor_sizes": (24, 48, 96)}
+    assert A.PRESETS["quick"] == ("ablation-quick", 1) and q["image_size"] == 96
 
 
 def test_tiny_preset_really_trains(tmp_path):
