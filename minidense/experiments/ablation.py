@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .maskrcnn import preset as training_preset
 from .maskrcnn import train_maskrcnn
-from .training import fast_mode, prepare_out_dir
+from .training import as_saved, fast_mode, prepare_out_dir
 
 PRESETS = {
     # training preset per variant, default seeds
@@ -85,7 +85,7 @@ def run_ablation(preset="quick", seeds=None, strides=(16, 32), out="runs/ablatio
     todo = [(v, s) for v in variants(strides) for s in range(seeds)]
     p = training_preset(train_preset)
     steps = -(-p["n_train"] // p["batch_size"]) * p["epochs"]
-    settings = json.loads(json.dumps(p))  # as a record stores it (tuples become lists)
+    settings = as_saved(p)  # as a record stores it
     done = {k: _load(run_dir, *k, settings) for k in todo}
     remaining = [k for k in todo if done[k] is None]
     bar = tqdm(total=len(todo) * steps, initial=(len(todo) - len(remaining)) * steps,

@@ -13,6 +13,7 @@ from ..metrics.coco import COCOEvaluator, format_table
 from ..models.maskrcnn import MaskRCNN, MaskRCNNConfig
 from ..tensor import manual_seed
 from .training import (
+    as_saved,
     check_finite,
     fast_mode,
     load_run,
@@ -89,7 +90,7 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
     config = dict(cfg.to_dict(), seed=seed, n_train=n_train, image_size=image_size,
                   batch_size=batch_size)  # fmt: skip
     if data:
-        config["data"] = {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+        config["data"] = as_saved(data)
     if out is not None:
         prepare_out_dir(out)
 

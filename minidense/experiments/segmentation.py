@@ -12,6 +12,7 @@ from ..metrics import SegmentationMeter
 from ..ops.loss import cross_entropy
 from ..tensor import manual_seed
 from .training import (
+    as_saved,
     check_finite,
     fast_mode,
     load_run,
@@ -94,8 +95,7 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
         data_options = {"size_range": (0.15, 0.3)}
     config = dict(model=model, dataset=dataset, seed=seed, image_size=image_size, n_train=n_train,
                   batch_size=batch_size, base=base, depth=depth, upsampling=upsampling,
-                  data_options={k: list(v) if isinstance(v, tuple) else v
-                                for k, v in (data_options or {}).items()})  # fmt: skip
+                  data_options=as_saved(data_options or {}))  # fmt: skip
     if out is not None:
         prepare_out_dir(out)
 

@@ -56,6 +56,12 @@ def prepare_out_dir(out_dir):
     return out_dir
 
 
+def as_saved(obj):
+    """``obj`` as a run's JSON stores it (tuples become lists), so that a configuration made now
+    compares equal to the one read back from a checkpoint or a results file."""
+    return json.loads(json.dumps(obj))
+
+
 def save_run(out_dir, model, optimizer, epoch, history, config, scheduler=None):
     """Atomically write the state after ``epoch`` completed epochs (model, optimizer, history,
     the default generator's state), so a resumed run continues exactly."""

@@ -1,11 +1,10 @@
 """Normalisation: batch norm as one Function (its backward has a compact closed form), group norm
 as a composite of reductions."""
 
-import numpy as np
-
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import norm as K
+from ..kernels._targets import is_device_array
 
 
 class BatchNormTrain(Function):
@@ -19,10 +18,10 @@ class BatchNormTrain(Function):
 
     @staticmethod
     def forward(ctx, x, gamma, beta, eps):
-        host = isinstance(x, np.ndarray)
-        y, xhat, mean, var, inv_std = (K.batch_norm_train_forward if host else _forward_arrays)(
-            x, gamma, beta, eps
-        )
+        on_device = is_device_array(x)
+        y, xhat, mean, var, inv_std = (
+            _forward_arrays if on_device else K.batch_norm_train_forward
+        )(x, gamma, beta, eps)
         ctx.save_for_backward(xhat, inv_std, gamma)
         # The batch statistics are extra (non-differentiated) outputs, for the running averages.
         return y, mean, var
@@ -30,8 +29,8 @@ class BatchNormTrain(Function):
     @staticmethod
     def backward(ctx, g, _gmean, _gvar):
         xhat, inv_std, gamma = ctx.saved_tensors
-        host = isinstance(g, np.ndarray)
-        gx, g_gamma, g_beta = (K.batch_norm_train_backward if host else _backward_arrays)(
+        on_device = is_device_array(g)
+        gx, g_gamma, g_beta = (_backward_arrays if on_device else K.batch_norm_train_backward)(
             g, xhat, gamma, inv_std, ctx.needs_input_grad[0]
         )
         return gx, g_gamma, g_beta, None
