@@ -203,6 +203,21 @@ def test_batches_larger_than_one_chunk(monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_pointwise_convs_ask_for_no_column_scratch(monkeypatch, fast_simulator):
+    """A 1×1 stride-1 conv uses its input as columns, so no "cols" buffer is requested: on a GPU
+    that would be a device allocation per call, never written."""
+    asked, scratch = [], K._scratch
+    monkeypatch.setattr(K, "_scratch", lambda name, *a: asked.append(name) or scratch(name, *a))
+    rng = np.random.default_rng(9)
+    x, w, go = (rng.standard_normal(s) for s in ((2, 4, 3, 5), (6, 2, 1, 1), (2, 6, 3, 5)))
+    for to in (np.asarray, cuda.to_device):
+        K.conv2d_forward(to(x), to(w), None, 1, 0, 1, 2)
+        K.conv2d_backward(to(go), to(x), to(w), 1, 0, 1, 2)
+    assert "cols" not in asked
+    K.conv2d_forward(x, w, None, 1, 1, 1, 2)  # padded: columns are needed
+    assert "cols" in asked
+
+
 def test_matmul_cuda_matches_numpy(fast_simulator):
     rng = np.random.default_rng(6)
     a = rng.standard_normal((2, 5, 11)).astype(np.float32)
@@ -224,7 +239,11 @@ def test_matmul_cuda_matches_numpy(fast_simulator):
 
 @pytest.mark.parametrize(
     "xs, ws, s, p, d, g",
-    [((2, 4, 4, 3), (2, 2, 3, 2), 2, 1, (1, 2), 2), ((1, 2, 3, 3), (2, 2, 2, 2), 1, 0, 1, 1)],
+    [
+        ((2, 4, 4, 3), (2, 2, 3, 2), 2, 1, (1, 2), 2),
+        ((1, 2, 3, 3), (2, 2, 2, 2), 1, 0, 1, 1),
+        ((2, 4, 3, 3), (6, 2, 1, 1), 1, 0, 1, 2),  # pointwise: the input is its own columns
+    ],
 )
 def test_conv2d_cuda_matches_cpu(fast_simulator, xs, ws, s, p, d, g):
     rng = np.random.default_rng(7)

@@ -123,6 +123,11 @@ class _Geometry:
         )
         return kh, kw, sh, sw, ph, pw, dh, dw
 
+    @property
+    def pointwise(self):
+        """A 1×1 kernel, stride 1, no padding: the input is its own columns."""
+        return self.kernel == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
+
     def output_size(self, h, w):
         per_axis = zip(self.kernel, self.stride, self.padding, self.dilation, strict=True)
         return tuple(conv_output_size(n, *p) for n, p in zip((h, w), per_axis, strict=True))
@@ -292,7 +297,7 @@ def im2col(x, geometry, out_hw, out=None):
 
     A 1×1 kernel with stride 1 and no padding has ``x`` itself as its columns: no copy (``out``
     is then left alone, and ``x`` must not be written through the result)."""
-    if geometry.kernel == (1, 1) and geometry.stride == (1, 1) and geometry.padding == (0, 0):
+    if geometry.pointwise:
         return x
     N, C = x.shape[:2]
     kh, kw = geometry.kernel
@@ -656,6 +661,17 @@ def _scratch(name, shape, like):
     return _workspace(name, shape, np.dtype(like.dtype))
 
 
+def _columns(x, geometry, out_hw):
+    """im2col of one chunk into the "cols" scratch; a pointwise conv asks for no scratch at all
+    (on a GPU that would be a device allocation per call, never written)."""
+    if geometry.pointwise:
+        return x
+    kh, kw = geometry.kernel
+    return im2col(
+        x, geometry, out_hw, _scratch("cols", (x.shape[0], x.shape[1] * kh * kw, *out_hw), x)
+    )
+
+
 def _accumulate(total, part):
     if total is None:
         return part
@@ -678,7 +694,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     out = _empty((N, c_out, Ho, Wo), like=x)
     for n0, n1 in _chunks(N, g * k * L * x.dtype.itemsize, x):
         nb = n1 - n0
-        cols = im2col(_rows(x, n0, n1), geo, (Ho, Wo), _scratch("cols", (nb, g * k, Ho, Wo), x))
+        cols = _columns(_rows(x, n0, n1), geo, (Ho, Wo))
         _matmul(
             w, cols.reshape(nb * g, k, L), out=_rows(out, n0, n1).reshape(nb * g, c_out // g, L)
         )
@@ -709,7 +725,7 @@ def conv2d_backward(
         go_b = _rows(go, n0, n1).reshape(nb * g, c_out // g, L)
         if needs[1]:
             # The columns are recomputed rather than saved: they are kH·kW times the input.
-            cols = im2col(_rows(x, n0, n1), geo, (Ho, Wo), _scratch("cols", (nb, g * k, Ho, Wo), x))
+            cols = _columns(_rows(x, n0, n1), geo, (Ho, Wo))
             part = _matmul(go_b, cols.reshape(nb * g, k, L), trans_b=True)
             gw = _accumulate(gw, _sum_over_batch(part, nb, g))
         if needs[0]:
@@ -758,7 +774,7 @@ def _conv2d_backward_stride1(go, x, weight, geo, back_padding, groups, c_out, ne
     gw = None
     for n0, n1 in _chunks(N, g * k * L * x.dtype.itemsize, x):
         nb = n1 - n0
-        cols = im2col(go[n0:n1], back, (H, W), _scratch("cols", (nb, g * k, H, W), x))
+        cols = _columns(go[n0:n1], back, (H, W))
         cols = cols.reshape(nb * g, k, L)
         _matmul(wf, cols, out=gx[n0:n1].reshape(nb * g, cg, L))
         if need_weight:
