@@ -55,6 +55,8 @@ def test_run_trains_every_variant_and_seed_once_and_writes_outputs(tmp_path, fak
     out = tmp_path / "abl"
     report = A.run_ablation("quick", seeds=3, out=str(out), progress=False, plots=True)
     assert sorted(fake_training) == sorted((n, s, "ablation-quick") for n in FAKE for s in range(3))
+    # Seed-major: after the first seed's variants the table is already whole.
+    assert [s for _, s, _ in fake_training] == [0] * 7 + [1] * 7 + [2] * 7
     for name, (ap, ap50, ap75) in FAKE.items():
         row = report.rows[name]
         assert row["n"] == 3
@@ -90,6 +92,32 @@ def test_directions_are_judged_on_the_means(fake_training, tmp_path):
     verdicts = {text: held for text, held, _ in A._directions(rows)}
     assert verdicts["per-class sigmoid masks > softmax masks (stride 16)"] is False
     assert "[ NO] per-class sigmoid" in A._format(rows, A._directions(rows))
+
+
+def test_per_seed_gains_pair_runs_that_share_a_seed():
+    """A mean can hide that one seed carries a direction: the details say how many seeds agree."""
+
+    def record(variant, seed, ap):
+        pooler, stride, loss = variant.split("-")
+        m = {"AP": ap / 100, "AP50": (ap + 20) / 100, "AP75": ap / 100}
+        return {"variant": variant, "pooler": pooler, "stride": int(stride[1:]), "mask_loss": loss,
+                "seed": seed, "segm": m, "bbox": m}  # fmt: skip
+
+    aps = {"roialign-s16-sigmoid": (40, 40, 40), "roipool-s16-sigmoid": (30, 30, 30),
+           "roialign-s32-sigmoid": (30, 30, 45), "roipool-s32-sigmoid": (25, 25, 20)}  # fmt: skip
+    records = [record(v, k, ap) for v, per in aps.items() for k, ap in enumerate(per)]
+    records.append(record("roipool-s32-sigmoid", 3, 0))  # no RoIAlign twin: not paired
+    report = A.summarise(records)
+    assert report.gains[16] == pytest.approx({0: 10, 1: 10, 2: 10})
+    assert report.gains[32] == pytest.approx({0: 5, 1: 5, 2: 25})
+    details = {text: (held, detail) for text, held, detail in report.directions}
+    assert details["RoIAlign > RoIPool in mask AP at stride 32"][1].endswith(
+        "per seed +5.0, +5.0, +25.0"
+    )
+    held, detail = details["the gain is larger at stride 32 than at stride 16"]
+    # means: +17.5 (RoIPool s32 averages in the unpaired seed) vs +10.0; per seed: 1 of 3
+    assert held and detail.endswith("larger at s32 in 1 of 3 seeds")
+    assert "larger at s32 in 1 of 3 seeds" in report.text
 
 
 def test_one_stride_reports_only_what_it_measured(fake_training, tmp_path):
@@ -150,11 +178,13 @@ def test_full_preset_trains_larger_objects_with_matching_anchors():
 
     p = preset("ablation")
     assert p["data"] == {"size_range": (0.2, 0.4), "max_shapes": 3}
-    assert p["model"] == {"anchor_sizes": (32, 64, 128)}
-    assert A.PRESETS["full"] == ("ablation", 3)
+    assert A.PRESETS["full"] == ("ablation", 3) and p["image_size"] == 128
     q = preset("ablation-quick")
-    assert q["data"] == p["data"] and q["model"] == {"anchor_sizes": (24, 48, 96)}
     assert A.PRESETS["quick"] == ("ablation-quick", 1) and q["image_size"] == 96
+    assert q["data"] == p["data"]
+    for t in (p, q):  # anchors of a quarter, half and the whole image: objects span 0.4-0.8 of it
+        size = t["image_size"]
+        assert t["model"] == {"anchor_sizes": (size // 4, size // 2, size)}
 
 
 def test_tiny_preset_really_trains(tmp_path):
