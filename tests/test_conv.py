@@ -210,9 +210,11 @@ def test_pointwise_convs_ask_for_no_column_scratch(monkeypatch, fast_simulator):
     monkeypatch.setattr(K, "_scratch", lambda name, *a: asked.append(name) or scratch(name, *a))
     rng = np.random.default_rng(9)
     x, w, go = (rng.standard_normal(s) for s in ((2, 4, 3, 5), (6, 2, 1, 1), (2, 6, 3, 5)))
+    wt = rng.standard_normal((4, 3, 1, 1))  # conv_transpose2d: (C_in, C_out/groups, 1, 1)
     for to in (np.asarray, cuda.to_device):
         K.conv2d_forward(to(x), to(w), None, 1, 0, 1, 2)
         K.conv2d_backward(to(go), to(x), to(w), 1, 0, 1, 2)
+        K.conv_transpose2d_backward(to(go), to(x), to(wt), 1, 0, 0, 2)
     assert "cols" not in asked
     K.conv2d_forward(x, w, None, 1, 1, 1, 2)  # padded: columns are needed
     assert "cols" in asked

@@ -295,10 +295,7 @@ def col2im_cuda(cols, x, kh, kw, sh, sw, ph, pw, dh, dw):
 def im2col(x, geometry, out_hw, out=None):
     """Columns ``(N, C·kH·kW, Ho, Wo)`` of ``x (N, C, H, W)`` (host or device, same as ``x``).
 
-    A 1×1 kernel with stride 1 and no padding has ``x`` itself as its columns: no copy (``out``
-    is then left alone, and ``x`` must not be written through the result)."""
-    if geometry.pointwise:
-        return x
+    The conv wrappers skip it for a pointwise geometry (``_columns``), whose columns are ``x``."""
     N, C = x.shape[:2]
     kh, kw = geometry.kernel
     shape = (N, C * kh * kw, *out_hw)
@@ -662,8 +659,9 @@ def _scratch(name, shape, like):
 
 
 def _columns(x, geometry, out_hw):
-    """im2col of one chunk into the "cols" scratch; a pointwise conv asks for no scratch at all
-    (on a GPU that would be a device allocation per call, never written)."""
+    """im2col of one chunk into the "cols" scratch. A pointwise conv (1×1, stride 1, no padding)
+    has ``x`` itself as its columns: no copy and no scratch (on a GPU that would be a device
+    allocation per call, never written); ``x`` must not be written through the result."""
     if geometry.pointwise:
         return x
     kh, kw = geometry.kernel
@@ -837,7 +835,7 @@ def conv_transpose2d_backward(
     if needs[0] or needs[1]:
         for n0, n1 in _chunks(N, g * k * L * x.dtype.itemsize, x):
             nb = n1 - n0
-            gcols = im2col(_rows(go, n0, n1), geo, (H, W), _scratch("cols", (nb, g * k, H, W), x))
+            gcols = _columns(_rows(go, n0, n1), geo, (H, W))
             gcols = gcols.reshape(nb * g, k, L)
             if needs[0]:
                 _matmul(w, gcols, out=_rows(gx, n0, n1).reshape(nb * g, C // g, L))
