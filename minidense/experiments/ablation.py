@@ -160,13 +160,18 @@ def summarise(records):
     return Report(rows, directions, _format(rows, directions), gains)
 
 
+def _align_and_pool(stride):
+    """The names of the two variants whose difference is the gain at ``stride``."""
+    return Variant("roialign", stride).name, Variant("roipool", stride).name
+
+
 def _per_seed_gains(records):
     """stride → {seed: mask ΔAP RoIAlign − RoIPool}, pairing runs that share a seed (and so
     their data, initialisation and sampling): the spread says whether a direction is noise."""
     by = {(r["variant"], r["seed"]): r for r in records}
     gains = {}
     for s in (16, 32):
-        a, p = f"roialign-s{s}-sigmoid", f"roipool-s{s}-sigmoid"
+        a, p = _align_and_pool(s)
         seeds = sorted(k for v, k in by if v == a and (p, k) in by)
         if seeds:
             gains[s] = {k: 100 * (by[a, k]["segm"]["AP"] - by[p, k]["segm"]["AP"]) for k in seeds}
@@ -184,7 +189,7 @@ def _directions(rows, per_seed=None):
     out = []
     gains = {}
     for s in (16, 32):
-        a, p = f"roialign-s{s}-sigmoid", f"roipool-s{s}-sigmoid"
+        a, p = _align_and_pool(s)
         if a in rows and p in rows:
             gains[s] = {m: _mean(rows, a, "segm", m) - _mean(rows, p, "segm", m) for m in METRICS}
     for s, g in sorted(gains.items()):
@@ -226,7 +231,7 @@ def _format(rows, directions):
             lines.append(f"{name:<26}" + "".join(f"{_cell(row[kind][m]):>12}" for m in METRICS)
                          + f"   {row['n']}")  # fmt: skip
         for s in (16, 32):
-            a, p = f"roialign-s{s}-sigmoid", f"roipool-s{s}-sigmoid"
+            a, p = _align_and_pool(s)
             if a in rows and p in rows:
                 delta = "".join(
                     f"{rows[a][kind][m][0] - rows[p][kind][m][0]:>+12.1f}" for m in METRICS
