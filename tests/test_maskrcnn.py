@@ -8,8 +8,11 @@ import pytest
 
 import minidense as md
 from minidense.data.shapes import ShapesInstances
+from minidense.models import receptive_field_of
+from minidense.models.blocks import ResidualBlock
 from minidense.models.maskrcnn import MaskRCNN, MaskRCNNConfig
 from minidense.models.maskrcnn.anchors import base_anchors, grid_anchors
+from minidense.models.maskrcnn.backbone import Backbone
 from minidense.models.maskrcnn.matching import BELOW_LOW, BETWEEN, match, sample_balanced
 from minidense.models.maskrcnn.paste import paste_masks
 from minidense.models.maskrcnn.roi_heads import MaskHead, RoIHeads, mask_targets, pool_features
@@ -486,3 +489,35 @@ def test_paste_masks_covers_a_small_box_exactly():
         expected = np.zeros((32, 32), bool)
         expected[y1:y2, x1:x2] = True
         np.testing.assert_array_equal(m, expected)
+
+
+# ------------------------------------------------------------------------------- backbone
+
+
+def test_c5_blocks_only_at_stride_32():
+    blocks = lambda m: [b for b in m.backbone.modules() if isinstance(b, ResidualBlock)]  # noqa: E731
+    assert len(blocks(MaskRCNN(MaskRCNNConfig(stride=32, c5_blocks=3, **SMALL)))) == 3
+    assert blocks(MaskRCNN(MaskRCNNConfig(stride=16, c5_blocks=3, **SMALL))) == []
+    plain = MaskRCNN(MaskRCNNConfig(stride=32, c5_blocks=0, **SMALL))
+    assert blocks(plain) == [] and len(plain.backbone.stages[-1]) == 6  # down, bn, relu, conv ×3
+    # Each 3×3 conv at stride 32 adds 2·32 pixels: the stride-32 stage's own two convs, then
+    # two per block.
+    rf = [receptive_field_of(Backbone(3, SMALL["widths"], 32, n).stages) for n in (0, 1, 2)]
+    assert rf[1] - rf[0] == rf[2] - rf[1] == 2 * 2 * 32
+    with pytest.raises(ValueError, match="c5_blocks must be an int >= 0, got -1"):
+        MaskRCNNConfig(stride=32, c5_blocks=-1)
+    with pytest.raises(ValueError, match="c5_blocks must be a positive integer, got 1.5"):
+        Backbone(3, SMALL["widths"], 32, 1.5)
+
+
+def test_residual_block_starts_as_identity_and_gradchecks():
+    md.manual_seed(0)
+    block = ResidualBlock(3).double()
+    x = np.random.default_rng(0).normal(size=(2, 3, 5, 4))
+    # The last batch norm's scale starts at 0, so the block starts as relu(x).
+    np.testing.assert_array_equal(block(md.tensor(x)).numpy(), np.maximum(x, 0))
+    block.bn2.weight.data[...] = np.array([0.5, -1.0, 2.0])  # then let the residual path count
+    xt = md.tensor(x, requires_grad=True)
+    assert md.gradcheck(lambda x: block(x), [xt])
+    w = block.conv1[0].weight
+    assert md.gradcheck(lambda x, w: (block(x) * block(x)).sum(), [xt, w], atol=1e-6)

@@ -28,6 +28,26 @@ def double_conv(c_in, c_out, norm="batch"):
     )
 
 
+class ResidualBlock(nn.Module):
+    """ResNet's basic block on ``(N, C, H, W)``: ``relu(x + bn(conv(relu(bn(conv(x))))))``.
+
+    The last batch norm's scale starts at zero (Goyal et al., 2017), so each block starts as the
+    identity: a stack of them trained from scratch then behaves like a shallow net at first.
+    """
+
+    def __init__(self, channels):
+        super().__init__()
+        check_positive_ints("ResidualBlock", channels=channels)
+        self.conv1 = nn.Sequential(*conv_bn_relu(channels, channels))
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.bn2.weight.data[...] = 0
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.bn2(self.conv2(self.conv1(x))) + x)
+
+
 def check_positive_ints(model, **values):
     """Constructor arguments that count things (channels, classes, widths) must be ints >= 1."""
     for name, v in values.items():

@@ -8,6 +8,7 @@ L stacked 3×3 stride-1 convolutions see 1 + 2L pixels; a 2× downsampling doubl
 import numbers
 
 from .. import nn
+from .blocks import ResidualBlock
 
 
 def receptive_field(layers):
@@ -36,8 +37,12 @@ def _specs(module):
     elif isinstance(module, nn.Sequential | nn.ModuleList):
         for m in module:
             yield from _specs(m)
+    elif isinstance(module, ResidualBlock):  # the longest path: the convs (the skip sees less)
+        yield from _specs(module.conv1)
+        yield from _specs(module.conv2)
 
 
 def receptive_field_of(module):
-    """Receptive field of a ``Sequential`` of convolutions and pools (other layers are neutral)."""
+    """Receptive field of a ``Sequential`` of convolutions, pools and residual blocks (other layers
+    are neutral)."""
     return receptive_field(_specs(module))

@@ -1,23 +1,31 @@
 """A small convolutional backbone whose output stride is the ablation's knob (16 or 32)."""
 
 from ... import nn
-from ..blocks import conv_bn_relu
+from ..blocks import ResidualBlock, check_positive_ints, conv_bn_relu
 
 
 class Backbone(nn.Module):
     """``(N, 3, H, W)`` → ``(N, widths[S-1], H/stride, W/stride)`` with S = log2(stride) stages.
 
     Each stage halves the resolution with a stride-2 3×3 conv, then refines with a 3×3 conv.
+    At stride 32 the last stage (our C5) may end with ``c5_blocks`` residual blocks, to give
+    the coarse map a deeper stage like ResNet's C5 (docs/ablation.md measures 2).
     """
 
-    def __init__(self, in_channels, widths, stride):
+    def __init__(self, in_channels, widths, stride, c5_blocks=0):
         super().__init__()
+        if stride not in (16, 32):
+            raise ValueError(f"stride must be 16 or 32, got {stride!r}")
+        if c5_blocks != 0:
+            check_positive_ints("Backbone", c5_blocks=c5_blocks)
         stages, c = [], in_channels
         for w in widths[: {16: 4, 32: 5}[stride]]:
             down = nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False)
-            stages.append(nn.Sequential(down, nn.BatchNorm2d(w), nn.ReLU(), *conv_bn_relu(w, w)))
+            stages.append([down, nn.BatchNorm2d(w), nn.ReLU(), *conv_bn_relu(w, w)])
             c = w
-        self.stages = nn.Sequential(*stages)
+        if stride == 32:
+            stages[-1] += [ResidualBlock(c) for _ in range(c5_blocks)]
+        self.stages = nn.Sequential(*(nn.Sequential(*s) for s in stages))
         self.out_channels = c
         self.stride = stride
 

@@ -14,6 +14,9 @@ class MaskRCNNConfig:
     # Backbone: output stride 16 or 32 is the ablation's knob (ResNet C4 vs C5).
     stride: int = 16
     widths: tuple = (16, 32, 64, 96, 128)  # channels per stride-2 stage
+    # Residual blocks after the stride-32 stage's two convs, a deeper "C5" (stride 32 only).
+    # 2 blocks did not make RoIAlign at stride 32 reliably better (docs/ablation.md), so 0.
+    c5_blocks: int = 0
     pooler: str = "roialign"  # "roipool" | "roiwarp" | "roialign"
     mask_loss: str = "sigmoid"  # per-class sigmoid, or a softmax over classes per pixel
     sampling_ratio: int = 2  # bilinear samples per bin side (roialign, roiwarp)
@@ -88,9 +91,9 @@ class MaskRCNNConfig:
                   "rpn_post_nms_top_n_train", "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test",
                   "box_batch_per_image", "mask_batch_per_image", "box_pool", "box_fc", "mask_pool", "mask_channels",
                   "detections_per_image")  # fmt: skip
-        for name in counts + ("mask_convs", "sampling_ratio"):
+        for name in counts + ("mask_convs", "c5_blocks", "sampling_ratio"):
             v = getattr(self, name)
-            low = 1 if name in counts else (0 if name == "mask_convs" else -(2**31))
+            low = 1 if name in counts else (-(2**31) if name == "sampling_ratio" else 0)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 what = "an int (<= 0: adaptive)" if name == "sampling_ratio" else f"an int >= {low}"
                 raise ValueError(f"{name} must be {what}, got {v!r}")

@@ -30,7 +30,7 @@ class MaskRCNN(nn.Module):
         elif overrides:
             raise TypeError("pass either a MaskRCNNConfig or keyword overrides, not both")
         self.cfg = config
-        self.backbone = Backbone(config.in_channels, config.widths, config.stride)
+        self.backbone = Backbone(config.in_channels, config.widths, config.stride, config.c5_blocks)
         self.rpn = RPN(config, self.backbone.out_channels)
         self.roi_heads = RoIHeads(config, self.backbone.out_channels)
 
