@@ -182,6 +182,8 @@ def test_full_preset_trains_larger_objects_with_matching_anchors():
     q = preset("ablation-quick")
     assert A.PRESETS["quick"] == ("ablation-quick", 1) and q["image_size"] == 96
     assert q["data"] == p["data"]
+    # The learning rate is part of the settings a record stores, so runs at another are refused.
+    assert p["lr"] == 1e-3 and q["lr"] == 3e-3 and A.as_saved(p)["lr"] == 1e-3
     for t in (p, q):  # anchors of a quarter, half and the whole image: objects span 0.4-0.8 of it
         size = t["image_size"]
         assert t["model"] == {"anchor_sizes": (size // 4, size // 2, size)}

@@ -191,3 +191,25 @@ def test_maskrcnn_preset_data_and_model_options_reach_the_run(tmp_path, monkeypa
     assert result["model"].cfg.anchor_sizes == (8, 16)
     config = load_checkpoint(os.path.join(out, "checkpoint.npz"))["extra"]["config"]
     assert config["data"] == {"max_shapes": 1} and config["anchor_sizes"] == [8, 16]
+
+
+@pytest.mark.parametrize("given, used", [(None, 2e-4), (5e-4, 5e-4)])
+def test_maskrcnn_learning_rate_from_the_preset_unless_given(given, used, monkeypatch):
+    """A preset's ``lr`` (the full ablation's 1e-3) is the default; an explicit ``lr`` wins."""
+    from minidense.experiments import maskrcnn as mr
+
+    fast = mr.preset("fast")
+    monkeypatch.setattr(mr, "preset", lambda name=None: dict(fast, lr=2e-4))
+    seen = []
+    real = mr.optim.AdamW
+
+    def recording(params, lr, **kwargs):
+        seen.append(lr)
+        return real(params, lr=lr, **kwargs)
+
+    monkeypatch.setattr(mr.optim, "AdamW", recording)
+    mr.train_maskrcnn(epochs=0, n_test=1, lr=given, progress=False, plots=False)
+    assert seen == [used]
+    for bad in (0, -1e-3, float("nan"), True, "1e-3"):
+        with pytest.raises(ValueError, match="lr must be a positive number"):
+            mr.train_maskrcnn(epochs=0, lr=bad, progress=False, plots=False)
