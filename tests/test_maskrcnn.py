@@ -506,8 +506,9 @@ def test_c5_blocks_only_at_stride_32():
     assert rf[1] - rf[0] == rf[2] - rf[1] == 2 * 2 * 32
     with pytest.raises(ValueError, match="c5_blocks must be an int >= 0, got -1"):
         MaskRCNNConfig(stride=32, c5_blocks=-1)
-    with pytest.raises(ValueError, match="c5_blocks must be a positive integer, got 1.5"):
-        Backbone(3, SMALL["widths"], 32, 1.5)
+    for bad in (1.5, -1, True):
+        with pytest.raises(ValueError, match=f"Backbone: c5_blocks must be an int >= 0, got {bad}"):
+            Backbone(3, SMALL["widths"], 32, bad)
 
 
 def test_residual_block_starts_as_identity_and_gradchecks():

@@ -207,6 +207,17 @@ def _directions(rows, per_seed=None):
         pairs = [(g16[k], g32[k]) for k in g16 if k in g32]
         if len(pairs) > 1:
             detail += f"; larger at s32 in {sum(b > a for a, b in pairs)} of {len(pairs)} seeds"
+        # The relative cost of misalignment, for reading a NO: the verdict stays the paper's
+        # absolute one (docs/ablation.md, "Why").
+        kept = {}
+        for s in (16, 32):
+            a, p = _align_and_pool(s)
+            align = _mean(rows, a, "segm", "AP")
+            if align > 0:
+                kept[s] = _mean(rows, p, "segm", "AP") / align
+        if len(kept) == 2:
+            detail += (f"; RoIPool keeps {kept[16]:.0%} of RoIAlign's mask AP at s16, "
+                       f"{kept[32]:.0%} at s32")  # fmt: skip
         out.append(("the gain is larger at stride 32 than at stride 16",
                     gains[32]["AP"] > gains[16]["AP"], detail))  # fmt: skip
     sig, soft = "roialign-s16-sigmoid", "roialign-s16-softmax"

@@ -1,7 +1,7 @@
 """A small convolutional backbone whose output stride is the ablation's knob (16 or 32)."""
 
 from ... import nn
-from ..blocks import ResidualBlock, check_positive_ints, conv_bn_relu
+from ..blocks import ResidualBlock, conv_bn_relu
 
 
 class Backbone(nn.Module):
@@ -16,8 +16,8 @@ class Backbone(nn.Module):
         super().__init__()
         if stride not in (16, 32):
             raise ValueError(f"stride must be 16 or 32, got {stride!r}")
-        if c5_blocks != 0:
-            check_positive_ints("Backbone", c5_blocks=c5_blocks)
+        if isinstance(c5_blocks, bool) or not isinstance(c5_blocks, int) or c5_blocks < 0:
+            raise ValueError(f"Backbone: c5_blocks must be an int >= 0, got {c5_blocks!r}")
         stages, c = [], in_channels
         for w in widths[: {16: 4, 32: 5}[stride]]:
             down = nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False)
