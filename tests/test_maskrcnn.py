@@ -15,7 +15,15 @@ from minidense.models.maskrcnn.anchors import base_anchors, grid_anchors
 from minidense.models.maskrcnn.backbone import Backbone
 from minidense.models.maskrcnn.matching import BELOW_LOW, BETWEEN, match, sample_balanced
 from minidense.models.maskrcnn.paste import paste_masks
-from minidense.models.maskrcnn.roi_heads import MaskHead, RoIHeads, mask_targets, pool_features
+from minidense.models.maskrcnn.roi_heads import (
+    C4BoxHead,
+    C4MaskHead,
+    MaskHead,
+    Res5Head,
+    RoIHeads,
+    mask_targets,
+    pool_features,
+)
 from minidense.models.maskrcnn.rpn import RPN
 
 SMALL = dict(
@@ -327,10 +335,15 @@ def batch():
     return np.stack([im for im, _ in items]), [t for _, t in items]
 
 
-def test_training_step_losses_and_a_short_run_learns(batch):
+# The C4 head halves an even mask_pool with its stride-2 stage, then upsamples 4×.
+C4 = dict(c4_head=True, mask_pool=8, mask_size=16)
+
+
+@pytest.mark.parametrize("extra", [{}, C4], ids=["conv-heads", "c4-head"])
+def test_training_step_losses_and_a_short_run_learns(batch, extra):
     images, targets = batch
     md.manual_seed(0)
-    model = MaskRCNN(**SMALL)
+    model = MaskRCNN(**dict(SMALL, **extra))
     opt = md.optim.Adam(model.parameters(), lr=3e-3)
     rng = np.random.default_rng(0)
     totals = []
@@ -522,3 +535,54 @@ def test_residual_block_starts_as_identity_and_gradchecks():
     assert md.gradcheck(lambda x: block(x), [xt])
     w = block.conv1[0].weight
     assert md.gradcheck(lambda x, w: (block(x) * block(x)).sum(), [xt, w], atol=1e-6)
+
+
+def test_c4_head_only_at_stride_16():
+    """Stride 16 runs the fifth stage per RoI (the paper's C4 model); at stride 32 the fifth
+    stage is the backbone's and the conv heads stay (its C5 model)."""
+    heads = MaskRCNN(MaskRCNNConfig(stride=16, **dict(SMALL, **C4))).roi_heads
+    assert isinstance(heads.res5, Res5Head) and heads.res5.out_channels == SMALL["widths"][4]
+    assert isinstance(heads.box_head, C4BoxHead) and isinstance(heads.mask_head, C4MaskHead)
+    assert heads.box_pool == C4["mask_pool"]  # both branches pool 8×8 and share the stage
+    heads = MaskRCNN(MaskRCNNConfig(stride=32, **dict(SMALL, **C4))).roi_heads
+    assert heads.res5 is None and isinstance(heads.mask_head, MaskHead)
+    assert heads.box_pool == MaskRCNNConfig().box_pool
+    for bad, message in (
+        (dict(c4_head=1), "c4_head must be True or False, got 1"),
+        (dict(c4_head=True, mask_pool=7, mask_size=14), "c4_head needs an even mask_pool, got 7"),
+        (dict(C4, widths=(8, 8, 8, 8)), "widths needs 5 entries for stride 16 with c4_head"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            MaskRCNNConfig(stride=16, **bad)
+    MaskRCNNConfig(stride=32, c4_head=True, mask_pool=7, mask_size=14)  # not used: no check
+
+
+@pytest.mark.parametrize("pooler", ["roipool", "roialign"])
+def test_c4_head_shapes_and_gradcheck(pooler):
+    """Pool → per-RoI fifth stage → box branch (average, linear) and mask branch (two 2×
+    transposed convs), float64 central differences through the features and a stage weight."""
+    cfg = MaskRCNNConfig(num_classes=3, pooler=pooler, c4_head=True, mask_pool=4, mask_size=8,
+                         mask_channels=2, widths=(2, 2, 2, 2, 3))  # fmt: skip
+    md.manual_seed(0)
+    heads = RoIHeads(cfg, 2).double()
+    rng = np.random.default_rng(3)
+    feats = md.tensor((rng.permutation(32) + rng.uniform(0.1, 0.9, 32)).reshape(1, 2, 4, 4) / 32,
+                      requires_grad=True)  # fmt: skip
+    rois = np.array([[0, 3.3, 5.1, 40.7, 50.2], [0, 20.5, 10.2, 60.1, 33.3]])  # stride 16 → 4×4
+    labels = np.array([1, 2])
+    target = (rng.uniform(size=(2, 8, 8)) > 0.5).astype(np.float64)
+    w = heads.res5.convs[0].weight
+
+    def loss(f, weight):  # gradcheck perturbs the stage's weight in place
+        x = heads._pool(f, rois, cfg.mask_pool)
+        assert x.shape == (2, 3, 2, 2)  # the stage's stride 2 halves the 4×4 pool
+        logits, deltas = heads.box_head(x)
+        assert logits.shape == (2, 3) and deltas.shape == (2, 12)
+        masks = heads.mask_head(x)
+        assert masks.shape == (2, 3, 8, 8)
+        return heads.mask_loss(masks, labels, target) + (logits * logits).sum() + deltas.sum()
+
+    assert md.gradcheck(loss, [feats, w], atol=1e-6)
+    feats.grad = None
+    loss(feats, w).backward()
+    assert np.abs(feats.grad.numpy()).sum() > 0

@@ -17,6 +17,11 @@ class MaskRCNNConfig:
     # Residual blocks after the stride-32 stage's two convs, a deeper "C5" (stride 32 only).
     # 2 blocks did not make RoIAlign at stride 32 reliably better (docs/ablation.md), so 0.
     c5_blocks: int = 0
+    # The paper's C4 model at stride 16: the fifth stage (width widths[4]) runs on each pooled
+    # 14×14 RoI, shared by an average-pool box branch and an upsampling mask branch, so the two
+    # strides compare at equal depth. At stride 32 the fifth stage is the backbone's and the
+    # conv heads stay, as in the paper's C5 model ("the res5 head is not applicable").
+    c4_head: bool = False
     pooler: str = "roialign"  # "roipool" | "roiwarp" | "roialign"
     mask_loss: str = "sigmoid"  # per-class sigmoid, or a softmax over classes per pixel
     sampling_ratio: int = 2  # bilinear samples per bin side (roialign, roiwarp)
@@ -81,8 +86,16 @@ class MaskRCNNConfig:
             raise ValueError(
                 f"mask_size must be 2 * mask_pool = {2 * self.mask_pool}, got {self.mask_size}"
             )
-        if len(self.widths) < self.num_stages:
-            raise ValueError(f"widths needs {self.num_stages} entries for stride {self.stride}")
+        if not isinstance(self.c4_head, bool):
+            raise ValueError(f"c4_head must be True or False, got {self.c4_head!r}")
+        if self.uses_c4_head and self.mask_pool % 2:  # the stride-2 fifth stage halves it exactly
+            raise ValueError(f"c4_head needs an even mask_pool, got {self.mask_pool}")
+        if len(self.widths) < self.num_stages + self.uses_c4_head:
+            raise ValueError(
+                f"widths needs {self.num_stages + self.uses_c4_head} entries for stride "
+                f"{self.stride}"
+                + (" with c4_head (the per-RoI fifth stage's width)" if self.uses_c4_head else "")
+            )
         self._check_numbers()
 
     def _check_numbers(self):
@@ -125,6 +138,11 @@ class MaskRCNNConfig:
     @property
     def num_stages(self):
         return 4 if self.stride == 16 else 5
+
+    @property
+    def uses_c4_head(self):
+        """Whether the RoI heads run the fifth stage per RoI (``c4_head``, stride 16 only)."""
+        return self.c4_head and self.stride == 16
 
     def to_dict(self):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -65,6 +65,57 @@ class MaskHead(nn.Module):
         return self.logits(self.upsample(self.convs(pooled)).relu())
 
 
+class Res5Head(nn.Module):
+    """The paper's C4 head (its Fig. 4, left): the backbone's fifth stage run on each RoI after
+    the pooler, shared by both branches. Pooled ``(K, C, 14, 14)`` → stride-2 3×3 conv → 3×3
+    conv → ``(K, width, 7, 7)``. No batch norm: its statistics would mix sampled training RoIs
+    with test proposals."""
+
+    def __init__(self, in_channels, width):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        self.out_channels = width
+
+    def forward(self, pooled):
+        return self.convs(pooled)
+
+
+class C4BoxHead(nn.Module):
+    """``(K, C, 7, 7)`` from :class:`Res5Head` → global average → class logits ``(K, classes)``
+    and class-specific deltas ``(K, 4·classes)``, as the paper's C4 box branch."""
+
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.cls_score = nn.Linear(in_channels, num_classes)
+        self.bbox_pred = nn.Linear(in_channels, 4 * num_classes)
+        nn.init.normal_(self.cls_score.weight, std=0.01)
+        nn.init.normal_(self.bbox_pred.weight, std=0.001)
+
+    def forward(self, x):
+        h = x.mean(axis=(2, 3))
+        return self.cls_score(h), self.bbox_pred(h)
+
+
+class C4MaskHead(nn.Module):
+    """``(K, C, 7, 7)`` from :class:`Res5Head` → two 2× transposed convs → 1×1 conv:
+    ``(K, classes, 28, 28)`` mask logits. (The paper's C4 branch stops at 14×14; a second
+    upsampling keeps the 28×28 masks of the stride-32 model, so strides compare like for like.)"""
+
+    def __init__(self, in_channels, channels, num_classes):
+        super().__init__()
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(in_channels, channels, 2, stride=2), nn.ReLU(),
+            nn.ConvTranspose2d(channels, channels, 2, stride=2), nn.ReLU(),
+        )  # fmt: skip
+        self.logits = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, x):
+        return self.logits(self.upsample(x))
+
+
 def mask_targets(gt_masks, matched, boxes, size):
     """Cut each matched ground-truth mask to its proposal box with roi_align at ``size``×``size``
     and threshold at 0.5 → ``(P, size, size)`` float {0, 1}.
@@ -84,9 +135,26 @@ class RoIHeads(nn.Module):
     def __init__(self, cfg, in_channels):
         super().__init__()
         self.cfg = cfg
-        self.box_head = BoxHead(in_channels, cfg.box_pool, cfg.box_fc, cfg.num_classes)
-        self.mask_head = MaskHead(in_channels, cfg.mask_channels, cfg.mask_convs, cfg.num_classes)
+        if cfg.uses_c4_head:
+            # Both branches pool 14×14 and share the per-RoI fifth stage (paper, Fig. 4 left).
+            self.res5 = Res5Head(in_channels, cfg.widths[4])
+            self.box_head = C4BoxHead(self.res5.out_channels, cfg.num_classes)
+            self.mask_head = C4MaskHead(self.res5.out_channels, cfg.mask_channels, cfg.num_classes)
+            self.box_pool = cfg.mask_pool
+        else:
+            self.res5 = None
+            self.box_head = BoxHead(in_channels, cfg.box_pool, cfg.box_fc, cfg.num_classes)
+            self.mask_head = MaskHead(
+                in_channels, cfg.mask_channels, cfg.mask_convs, cfg.num_classes
+            )
+            self.box_pool = cfg.box_pool
         self.coder = BoxCoder(cfg.box_weights, cfg.bbox_xform_clip)
+
+    def _pool(self, features, rois, size):
+        """Pooled RoI features for a head: ``(K, C, size, size)``, or after the C4 head's
+        per-RoI fifth stage ``(K, width, size/2, size/2)``."""
+        pooled = pool_features(features, rois, size, self.cfg)
+        return pooled if self.res5 is None else self.res5(pooled)
 
     # ------------------------------------------------------------------ training
     def _sample(self, proposals, targets, rng):
@@ -115,7 +183,7 @@ class RoIHeads(nn.Module):
         samples = self._sample(proposals, targets, rng)
         rois = to_rois([s[0] for s in samples])
         labels = np.concatenate([s[1] for s in samples])
-        class_logits, box_deltas = self.box_head(pool_features(features, rois, cfg.box_pool, cfg))
+        class_logits, box_deltas = self.box_head(self._pool(features, rois, self.box_pool))
         # No RoI at all (no proposals, no ground truth): a mean over nothing would be NaN.
         loss_cls = cross_entropy(class_logits, labels) if len(labels) else (class_logits * 0).sum()
 
@@ -140,8 +208,7 @@ class RoIHeads(nn.Module):
             [lab[k] for (_, lab, _, _), k in zip(samples, picks, strict=True)]
         )
         if len(fg):
-            pooled = pool_features(features, to_rois(fg_boxes), cfg.mask_pool, cfg)
-            logits = self.mask_head(pooled)
+            logits = self.mask_head(self._pool(features, to_rois(fg_boxes), cfg.mask_pool))
             target = np.concatenate([
                 mask_targets(t["masks"], m, b, cfg.mask_size)
                 for b, m, t in zip(fg_boxes, fg_match, targets, strict=True)
@@ -167,7 +234,7 @@ class RoIHeads(nn.Module):
         ``(D, 28, 28)`` for the predicted class."""
         cfg = self.cfg
         rois = to_rois(proposals)
-        logits, deltas = self.box_head(pool_features(features, rois, cfg.box_pool, cfg))
+        logits, deltas = self.box_head(self._pool(features, rois, self.box_pool))
         scores = logits.softmax(axis=1).numpy()
         deltas = deltas.numpy()
         C = cfg.num_classes
@@ -198,7 +265,7 @@ class RoIHeads(nn.Module):
             for r in results:
                 r["mask_probs"] = np.zeros((0, cfg.mask_size, cfg.mask_size), np.float32)
             return
-        logits = self.mask_head(pool_features(features, rois, cfg.mask_pool, cfg))
+        logits = self.mask_head(self._pool(features, rois, cfg.mask_pool))
         labels = np.concatenate([r["labels"] for r in results])
         rows = np.arange(len(labels))
         if cfg.mask_loss == "sigmoid":
