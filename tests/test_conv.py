@@ -157,6 +157,43 @@ def test_needs_input_grad_skips_unneeded_gradients():
     assert gx is None and gb is None and gw.shape == w.shape
 
 
+@pytest.mark.parametrize(
+    "op, ws, kw",
+    [
+        (conv2d, (4, 3, 3, 3), {"padding": 1}),  # stride 1: the CPU's shorter backward
+        (conv2d, (4, 3, 3, 3), {"padding": 1, "stride": 2}),  # the im2col/col2im path
+        (conv_transpose2d, (3, 4, 3, 3), {"stride": 2}),
+    ],
+)
+def test_empty_batch_gives_zero_weight_and_bias_gradients(op, ws, kw):
+    """N = 0 runs no chunk, yet the weight and bias get zero gradients (as in PyTorch)."""
+    x = minidense.tensor(np.zeros((0, 3, 8, 8)), requires_grad=True)
+    w = minidense.tensor(np.ones(ws), requires_grad=True)
+    b = minidense.tensor(np.ones(4), requires_grad=True)
+    y = op(x, w, b, **kw)
+    assert y.shape[:2] == (0, 4)
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros(ws))
+    np.testing.assert_array_equal(b.grad.numpy(), np.zeros(4))
+
+
+def test_empty_batch_backward_on_the_simulator(fast_simulator):
+    D = cuda.to_device
+    x, w, wt = np.zeros((0, 3, 5, 5)), np.ones((4, 3, 3, 3)), np.ones((3, 4, 3, 3))
+    for stride in (1, 2):
+        go = np.zeros(K.conv2d_forward(x, w, None, stride, 1).shape)
+        gx, gw, gb = K.conv2d_backward(D(go), D(x), D(w), stride, 1)
+        assert gx.shape == x.shape
+        np.testing.assert_array_equal(gw.copy_to_host(), np.zeros(w.shape))
+        np.testing.assert_array_equal(gb.copy_to_host(), np.zeros(4))
+    go = np.zeros(K.conv_transpose2d_forward(x, wt, None, 2).shape)
+    gx, gw, gb = K.conv_transpose2d_backward(D(go), D(x), D(wt), 2)
+    assert gx.shape == x.shape
+    np.testing.assert_array_equal(gw.copy_to_host(), np.zeros(wt.shape))
+    np.testing.assert_array_equal(gb.copy_to_host(), np.zeros(4))
+
+
 # Stride-1 cases whose input gradient is a convolution (padding <= d·(k - 1)), and one that is not.
 STRIDE1_CASES = [
     ((3, 4, 5, 7), (6, 2, 3, 3), 1, 1, 2),  # groups, odd sizes

@@ -60,6 +60,20 @@ def test_conv_transpose2d_gradcheck(kwargs):
     assert layer(x).shape[2] == (3 - 1) * s - 2 * p + d * (k - 1) + 1 + layer.output_padding[0]
 
 
+@pytest.mark.parametrize(
+    "layer",
+    [nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 4, 3, stride=2),
+     nn.ConvTranspose2d(3, 4, 2, stride=2)],
+    ids=["conv-stride1", "conv-stride2", "transposed"],
+)  # fmt: skip
+def test_conv_layers_on_an_empty_batch_give_zero_parameter_gradients(layer):
+    y = layer(md.tensor(np.zeros((0, 3, 5, 5), np.float32)))
+    assert y.shape[:2] == (0, 4)
+    y.sum().backward()
+    np.testing.assert_array_equal(layer.weight.grad.numpy(), np.zeros(layer.weight.shape))
+    np.testing.assert_array_equal(layer.bias.grad.numpy(), np.zeros(4))
+
+
 def test_linear_gradcheck_and_forward():
     md.manual_seed(2)
     layer = nn.Linear(3, 2)

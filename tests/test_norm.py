@@ -119,3 +119,33 @@ def test_functional_batch_norm_defaults_and_errors():
         md.functional.batch_norm(md.tensor(x), None, None)
     with pytest.raises(ValueError, match=r"weight must have shape \(3,\)"):
         md.functional.batch_norm(md.tensor(x), None, None, md.tensor(np.ones(2, np.float32)))
+
+
+@pytest.mark.parametrize("wrap", [np.asarray, md.tensor], ids=["ndarray", "Tensor"])
+def test_running_statistics_are_updated_in_place_as_arrays_or_tensors(wrap):
+    """A Tensor's ``*=`` would rebind a local name: its array must be updated instead."""
+    x, _, _ = data((4, 3, 2, 2), np.float32, seed=6)
+    rm, rv = wrap(np.zeros(3, np.float32)), wrap(np.ones(3, np.float32))
+    md.functional.batch_norm(md.tensor(x), rm, rv, training=True, momentum=0.1)
+    m = x.size // 3
+    want_mean = 0.1 * x.mean(axis=(0, 2, 3))
+    want_var = 0.9 + 0.1 * x.var(axis=(0, 2, 3)) * m / (m - 1)  # the unbiased variance
+    got_mean, got_var = (v.numpy() if isinstance(v, md.Tensor) else v for v in (rm, rv))
+    np.testing.assert_allclose(got_mean, want_mean, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got_var, want_var, rtol=1e-5)
+    y = md.functional.batch_norm(md.tensor(x), rm, rv)  # evaluation reads them back
+    want = (x - want_mean[:, None, None]) / np.sqrt(want_var[:, None, None] + 1e-5)
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 3, 3), (0, 4), (2, 4, 0, 3)])
+def test_group_norm_of_an_empty_input_is_empty_and_has_a_backward(shape):
+    x = md.tensor(np.zeros(shape, np.float32), requires_grad=True)
+    layer = md.nn.GroupNorm(2, 4)
+    y = layer(x)
+    assert y.shape == shape and y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.shape == shape
+    np.testing.assert_array_equal(layer.weight.grad.numpy(), np.zeros(4))
+    np.testing.assert_array_equal(layer.bias.grad.numpy(), np.zeros(4))
+    assert md.functional.group_norm(x, 4).shape == shape

@@ -181,6 +181,17 @@ def test_softmax_rows_sum_to_one_and_bad_axis():
         F.softmax(x, 2)
 
 
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape, axis", [((2, 0), 1), ((2, 0, 3), 1), ((0, 3), 0), ((0, 3), 1)])
+def test_softmax_of_an_empty_axis_is_empty(fn, shape, axis):
+    """No maximum to shift by exists along an empty axis: an empty result, not NumPy's error."""
+    x = md.tensor(np.zeros(shape, np.float32), requires_grad=True)
+    y = getattr(F, fn)(x, axis)
+    assert y.shape == shape and y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.shape == shape
+
+
 def test_clamp_bad_bounds():
     with pytest.raises(ValueError, match="at least one"):
         F.clamp(md.ones(2))

@@ -112,6 +112,8 @@ def test_avg_pool2d_matches_reference(case, count_include_pad, kind):
         (4, 6, 2, 2, 0, None),
         (5, 7, 2, 2, 0, (5, 7)),  # odd input: the default would be 4x6
         (5, 7, 3, 2, 1, (1, 1, 5, 7)),  # (N, C, H, W) form
+        (5, 5, 2, 2, 0, 5),  # an int: a square output, 5x5
+        (5, 5, 2, 2, 0, np.int64(5)),
         (6, 6, 3, 3, 0, None),
     ],
 )
@@ -122,6 +124,7 @@ def test_max_unpool2d_matches_reference(H, W, k, s, p, output_size, dtype):
     out = max_unpool2d(Tensor(pooled), Tensor(idx), k, s, p, output_size)
     default = tuple((pooled.shape[2 + a] - 1) * s - 2 * p + k for a in range(2))
     hw = (H, W) if output_size is not None else default
+    assert out.shape == (2, 3, *hw)
     np.testing.assert_array_equal(out.data, max_unpool2d_ref(pooled, idx, hw))
 
 
@@ -244,6 +247,12 @@ _IDX = Tensor(np.zeros((1, 1, 2, 2), dtype=np.int64))
          "inconsistent with the pooling arguments: dim 0 must be strictly between 2 and 6"),
         (lambda: max_unpool2d(_t((1, 1, 2, 2)), _IDX, 2, output_size=(4,)), ValueError,
          r"output_size must be \(H, W\) or \(N, C, H, W\)"),
+        (lambda: max_unpool2d(_t((1, 1, 2, 2)), _IDX, 2, output_size=4.0), TypeError,
+         r"output_size must be \(H, W\) or \(N, C, H, W\) ints, or an int for H = W, got 4.0"),
+        (lambda: max_unpool2d(_t((1, 1, 2, 2)), _IDX, 2, output_size=True), TypeError,
+         "output_size must be .* got True"),
+        (lambda: max_unpool2d(_t((1, 1, 2, 2)), _IDX, 2, output_size=6), ValueError,
+         r"output_size \(6, 6\) is inconsistent with the pooling arguments"),
         (lambda: max_unpool2d(_t((1, 1, 2, 2)), Tensor(np.full((1, 1, 2, 2), 16)), 2),
          ValueError, r"indices must lie in \[0, 16\)"),
         (lambda: max_unpool2d(_t((1, 1, 2, 2)), np.zeros((1, 1, 2, 2), np.int64), 2),

@@ -460,6 +460,20 @@ def test_bad_inputs_raise_clear_errors(op):
             f(xt, rois, 2, 1.0, 1.5)
 
 
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("shape", [(1, 2, 3, 0), (1, 2, 0, 3), (0, 2, 0, 0)])
+def test_an_empty_feature_map_is_refused(op, shape):
+    """H = 0 or W = 0 leaves no cell to sample: refused before any kernel (which would read out
+    of bounds, or divide by zero), with and without boxes."""
+    x = minidense.tensor(np.ones(shape, dtype=np.float32))
+    boxes = np.array([[0, -1, 0, 0, 2.0]]) if shape[0] else np.zeros((0, 5))
+    msg = rf"{public(op).__name__}: input's spatial size \(H, W\) must be > 0, got shape"
+    with pytest.raises(ValueError, match=msg):
+        call(op, x, boxes, 2, sr=2)
+    with pytest.raises(ValueError, match=r"features' spatial size \(H, W\) must be > 0"):
+        kernel_forward(op, x.numpy(), boxes, 2, 1.0)
+
+
 def test_kernel_wrappers_check_shapes():
     x, rois = make_case(17)
     with pytest.raises(ValueError, match=r"rois must have shape \(K, 5\)"):

@@ -633,7 +633,10 @@ def _workspace(name, shape, dtype):
 
 
 def _chunks(n, bytes_per_sample, like):
-    """Sample ranges ``(n0, n1)`` covering ``range(n)``."""
+    """Sample ranges ``(n0, n1)`` covering ``range(n)``: none for an empty batch (the callers
+    then fill a weight gradient with ``_zeros``)."""
+    if n == 0:
+        return []
     if is_device_array(like):
         return [(0, n)]
     step = max(1, CHUNK_BYTES // max(1, bytes_per_sample))
@@ -649,6 +652,14 @@ def _empty(shape, like):
     if is_device_array(like):
         return cuda.device_array(shape, dtype=like.dtype)
     return np.empty(shape, dtype=like.dtype)
+
+
+def _zeros(shape, like):
+    """Zeros on ``like``'s target: an empty batch's weight gradient (a rare, small array, so the
+    device copy from the host is fine)."""
+    if is_device_array(like):
+        return cuda.to_device(np.zeros(shape, dtype=like.dtype))
+    return np.zeros(shape, dtype=like.dtype)
 
 
 def _scratch(name, shape, like):
@@ -730,6 +741,8 @@ def conv2d_backward(
             gcols = _scratch("gcols", (nb * g, k, L), x)
             _matmul(w, go_b, trans_a=True, out=gcols)
             col2im(gcols.reshape(nb, g * k, Ho, Wo), geo, C, (H, W), out=_rows(gx, n0, n1))
+    if needs[1] and gw is None:  # an empty batch: no chunk ran
+        gw = _zeros(weight.shape, like=x)
     gw = gw.reshape(weight.shape) if needs[1] else None
     gb = _bias_grad(go) if needs[2] else None
     return gx, gw, gb
@@ -778,7 +791,9 @@ def _conv2d_backward_stride1(go, x, weight, geo, back_padding, groups, c_out, ne
         if need_weight:
             part = _matmul(x[n0:n1].reshape(nb * g, cg, L), cols, trans_b=True)  # (nb·g, cg, k)
             gw = _accumulate(gw, _sum_over_batch(part, nb, g))
-    if need_weight:
+    if need_weight and gw is None:  # an empty batch: no chunk ran
+        gw = np.zeros(weight.shape, dtype=x.dtype)
+    elif need_weight:
         gw = _flip_taps(gw.reshape(g * cg, og, kh, kw), g, cg, og)
     return gx, gw
 
@@ -842,6 +857,8 @@ def conv_transpose2d_backward(
             if needs[1]:
                 part = _matmul(_rows(xs, n0, n1).reshape(nb * g, C // g, L), gcols, trans_b=True)
                 gw = _accumulate(gw, _sum_over_batch(part, nb, g))
+    if needs[1] and gw is None:  # an empty batch: no chunk ran
+        gw = _zeros(weight.shape, like=x)
     gw = gw.reshape(weight.shape) if needs[1] else None
     gb = _bias_grad(go) if needs[2] else None
     return gx, gw, gb

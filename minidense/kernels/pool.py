@@ -389,7 +389,8 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding
 
 def unpool_output_size(in_hw, kernel_size, stride=None, padding=0, output_size=None):
     """PyTorch's rule: default ``(H_in - 1)·stride - 2·padding + kernel``; an explicit
-    ``output_size`` (H, W) or (N, C, H, W) must lie strictly within one stride of it."""
+    ``output_size`` (an int for H = W, (H, W) or (N, C, H, W)) must lie strictly within one
+    stride of it."""
     op = "max_unpool2d"
     k = pair(kernel_size, "kernel_size", op, 1)
     s = _stride(stride, k, op)
@@ -398,18 +399,29 @@ def unpool_output_size(in_hw, kernel_size, stride=None, padding=0, output_size=N
     if output_size is None:
         size = default
     else:
-        size = tuple(output_size)
+        if isinstance(output_size, int | np.integer) and not isinstance(output_size, bool):
+            given = size = (output_size, output_size)  # square, as kernel_size etc. accept
+        elif hasattr(output_size, "__iter__"):
+            given = size = tuple(output_size)
+        else:
+            raise TypeError(
+                f"{op}: output_size must be (H, W) or (N, C, H, W) ints, or an int for "
+                f"H = W, got {output_size!r}"
+            )
         if len(size) == 4:
             size = size[2:]
-        if len(size) != 2 or not all(isinstance(v, int | np.integer) for v in size):
+        if len(size) != 2 or not all(
+            isinstance(v, int | np.integer) and not isinstance(v, bool) for v in size
+        ):
             raise ValueError(
-                f"{op}: output_size must be (H, W) or (N, C, H, W) ints, got {output_size!r}"
+                f"{op}: output_size must be (H, W) or (N, C, H, W) ints, or an int for "
+                f"H = W, got {output_size!r}"
             )
         for a in range(2):
             lo, hi = default[a] - s[a], default[a] + s[a]
             if not lo < size[a] < hi:
                 raise ValueError(
-                    f"{op}: output_size {tuple(output_size)} is inconsistent with the pooling "
+                    f"{op}: output_size {given} is inconsistent with the pooling "
                     f"arguments: dim {a} must be strictly between {lo} and {hi} "
                     f"(default {default[a]} = (in - 1)·stride - 2·padding + kernel)"
                 )

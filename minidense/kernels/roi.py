@@ -572,6 +572,8 @@ def _check(x, rois):
         raise ValueError(f"features must have shape (N, C, H, W), got shape {tuple(x.shape)}")
     if np.dtype(x.dtype) not in (np.float32, np.float64):
         raise TypeError(f"features must be float32 or float64, got {x.dtype}")
+    if min(x.shape[2:]) < 1:
+        raise ValueError(f"features' spatial size (H, W) must be > 0, got shape {tuple(x.shape)}")
     if rois.ndim != 2 or rois.shape[1] != 5:
         raise ValueError(f"rois must have shape (K, 5), got shape {tuple(rois.shape)}")
     if on_device != is_device_array(rois):

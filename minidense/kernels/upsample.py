@@ -135,6 +135,10 @@ def interpolate_plan(in_hw, size=None, scale_factor=None, mode="nearest", align_
             "interpolate: give exactly one of size and scale_factor, got "
             f"size={size!r}, scale_factor={scale_factor!r}"
         )
+    if min(in_hw) < 1:  # no source pixel to sample: the kernels would read outside the input
+        raise ValueError(
+            f"interpolate: input's spatial size (H, W) must be > 0, got {in_hw[0]}x{in_hw[1]}"
+        )
     align = bool(align_corners)
     if size is not None:
         out_hw = tuple(int(v) for v in _positive_pair(size, "size", numbers.Integral))

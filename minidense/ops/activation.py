@@ -64,7 +64,7 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         xp = array_module(x)
-        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+        e = xp.exp(_minus_max(x, axis))
         s = e / e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(s)
         ctx.axis = axis
@@ -101,9 +101,17 @@ def stable_sigmoid(x):
 
 
 def stable_log_softmax(x, axis):
+    if x.size == 0:  # nothing to normalise (and log of an empty axis' sum would warn)
+        return x.copy()
     xp = array_module(x)
-    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted = _minus_max(x, axis)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _minus_max(x, axis):
+    """x − max along ``axis`` (so that exp cannot overflow); an empty x is returned as a copy, as
+    the max of an empty axis does not exist (NumPy raises) and there is nothing to shift."""
+    return x - x.max(axis=axis, keepdims=True) if x.size else x.copy()
 
 
 def _axis(x, axis):

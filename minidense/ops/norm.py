@@ -5,6 +5,7 @@ from ..autograd import Function
 from ..backend import array_module
 from ..kernels import norm as K
 from ..kernels._targets import is_device_array
+from ..tensor import Tensor
 
 
 class BatchNormTrain(Function):
@@ -73,10 +74,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                eps=1e-5):  # fmt: skip
     """Batch normalisation over the channel axis 1 of ``x`` (N, C, ...), PyTorch's signature.
 
-    In training the batch statistics are used and the running ones (raw arrays, updated in place,
-    or None) move towards them by ``momentum``; in evaluation the running statistics are used.
-    ``weight`` (γ) and ``bias`` (β) of shape (C,) default to 1 and 0.
+    In training the batch statistics are used and the running ones (arrays or Tensors of shape
+    (C,), updated in place, or None) move towards them by ``momentum``; in evaluation the running
+    statistics are used. ``weight`` (γ) and ``bias`` (β) of shape (C,) default to 1 and 0.
     """
+    # The running statistics are updated in place: through a Tensor, its array (``t *= m`` on a
+    # Tensor would only rebind the local name, leaving the caller's statistics unchanged).
+    running_mean = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+    running_var = running_var.data if isinstance(running_var, Tensor) else running_var
     if x.ndim < 2:
         raise ValueError(f"batch_norm expects (N, C, ...) input, got shape {x.shape}")
     C = x.shape[1]
@@ -124,11 +129,16 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
         raise ValueError(f"num_groups must be a positive int, got {num_groups!r}")
     if C % num_groups:
         raise ValueError(f"num_groups={num_groups} must divide the {C} channels")
-    g = x.reshape(N, num_groups, -1)
-    mean = g.mean(axis=2, keepdims=True)
-    centred = g - mean
-    var = (centred * centred).mean(axis=2, keepdims=True)
-    y = (centred / (var + eps).sqrt()).reshape(x.shape)
+    if x.size == 0:
+        # An empty batch (N = 0) or map: nothing to normalise, and no statistics to take (the
+        # reshape below cannot infer its -1 next to N = 0). Still a graph, so backward works.
+        y = x * 0.0
+    else:
+        g = x.reshape(N, num_groups, -1)
+        mean = g.mean(axis=2, keepdims=True)
+        centred = g - mean
+        var = (centred * centred).mean(axis=2, keepdims=True)
+        y = (centred / (var + eps).sqrt()).reshape(x.shape)
     shape = (1, C) + (1,) * (x.ndim - 2)
     if weight is not None:
         y = y * weight.reshape(shape)

@@ -110,7 +110,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     Args:
         input (Tensor[N, C, H, W]); indices (int64 Tensor[N, C, H, W]) from max_pool2d;
         kernel_size, stride (default: kernel_size), padding: the pooling's arguments;
-        output_size: (H, W) or (N, C, H, W), needed when the pooled input had a size that the
+        output_size: an int (H = W), (H, W) or (N, C, H, W), needed when the pooled input had a size that the
         default ``(H - 1)·stride - 2·padding + kernel`` does not give back (e.g. odd sizes);
         it must lie strictly within one stride of that default.
     Returns:

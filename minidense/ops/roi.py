@@ -84,6 +84,8 @@ def _check_input(input, fn):
         raise ValueError(f"{fn}: input must have shape (N, C, H, W), got shape {input.shape}")
     if input.dtype not in (np.float32, np.float64):
         raise TypeError(f"{fn}: input must be float32 or float64, got {input.dtype}")
+    if min(input.shape[2:]) < 1:  # no cell to sample: the kernels would read outside the map
+        raise ValueError(f"{fn}: input's spatial size (H, W) must be > 0, got shape {input.shape}")
 
 
 def _check_output_size(output_size, fn):
