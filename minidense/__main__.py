@@ -1,7 +1,11 @@
 """Command line: ``python -m minidense COMMAND [options]``; ``--help`` lists the commands."""
 
 import argparse
+import os
 import sys
+
+# What each run may leave in its --out folder, in the order the messages name them.
+_RUN_FILES = ("checkpoint.npz", "curves.png", "predictions.png")
 
 
 def _int(value):
@@ -35,15 +39,28 @@ def _positive_float(value):
     return v
 
 
+def _written(out):
+    """'checkpoint.npz, curves.png and predictions.png are in OUT/', naming only the files there
+    (a run of 0 epochs saves no checkpoint and no curves)."""
+    names = [n for n in _RUN_FILES if os.path.exists(os.path.join(out, n))]
+    if not names:
+        return f"nothing was written to {out}/"
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{listed} {'is' if len(names) == 1 else 'are'} in {out}/"
+
+
 def _cmd_demo(args):
     from .experiments.segmentation import train_segmentation
+    from .experiments.training import check_run_dir
 
+    # The demo cannot resume, so it names only the way that keeps the earlier run.
+    check_run_dir(args.out, False, hint="choose another --out (demo does not resume runs)")
     print("minidense demo: training a small U-Net on procedural shapes (held-out mIoU at the end)")
     r = train_segmentation("unet", "shapes", epochs=args.epochs, out=args.out, seed=args.seed)
     print(f"U-Net held-out mIoU {r['mIoU']:.3f}, pixel accuracy {r['pixel_acc']:.3f} "
           f"({r['seconds']:.0f} s)")  # fmt: skip
     if args.out:
-        print(f"curves, predictions and checkpoint written to {args.out}/")
+        print(_written(args.out))
 
 
 def _cmd_train_unet(args):
@@ -54,7 +71,7 @@ def _cmd_train_unet(args):
                            batch_size=args.batch_size, lr=args.lr, upsampling=args.upsampling)  # fmt: skip
     print(f"{args.model} on {args.dataset}: held-out mIoU {r['mIoU']:.3f}, pixel accuracy "
           f"{r['pixel_acc']:.3f}; per-class IoU {[round(v, 3) for v in r['iou_per_class']]}")  # fmt: skip
-    print(f"checkpoint, curves.png and predictions.png are in {args.out}/")
+    print(_written(args.out))
 
 
 def _cmd_train_maskrcnn(args):
@@ -63,9 +80,7 @@ def _cmd_train_maskrcnn(args):
     r = train_maskrcnn(args.pooler, args.stride, args.mask_loss, epochs=args.epochs, out=args.out,
                        resume=args.resume, seed=args.seed, preset_name=args.preset, lr=args.lr)  # fmt: skip
     print_results(r, f"Mask R-CNN ({args.pooler}, stride {args.stride}, {args.mask_loss} masks)")
-    print(
-        f"trained in {r['seconds']:.0f} s; checkpoint, curves.png and predictions.png in {args.out}/"
-    )
+    print(f"trained in {r['seconds']:.0f} s; {_written(args.out)}")
 
 
 def _cmd_ablate(args):
@@ -74,6 +89,13 @@ def _cmd_ablate(args):
     report = run_ablation(args.preset, args.seeds, tuple(args.strides), args.out)
     print(report.text)
     print(f"\nresults.json, results.csv, report.txt and ablation.png are in {args.out}/")
+
+
+def _resume_hint(args):
+    """What a train-* command says on Ctrl-C: resume if an epoch completed, else start again."""
+    if os.path.exists(os.path.join(args.out, _RUN_FILES[0])):
+        return ": the checkpoint of the last complete epoch is intact; rerun with --resume"
+    return ": no epoch had completed, so there is no checkpoint yet; rerun the same command"
 
 
 def build_parser():
@@ -95,7 +117,7 @@ def build_parser():
     demo.add_argument(
         "--out", default=None, help="optional folder for curves/predictions/checkpoint"
     )
-    demo.set_defaults(func=_cmd_demo)
+    demo.set_defaults(func=_cmd_demo, on_interrupt="")
 
     tu = sub.add_parser(
         "train-unet", allow_abbrev=False, help="train U-Net, SegNet or FCN on a procedural dataset"
@@ -104,14 +126,18 @@ def build_parser():
     tu.add_argument("--dataset", choices=("shapes", "cells"), default="shapes")
     tu.add_argument("--upsampling", choices=("bilinear", "transposed", "nearest"), default="bilinear",
                     help="U-Net decoder upsampling")  # fmt: skip
-    tu.add_argument("--epochs", type=_non_negative, default=None)
-    tu.add_argument("--batch-size", type=_positive, default=8)
-    tu.add_argument("--image-size", type=_positive, default=None)
-    tu.add_argument("--lr", type=_positive_float, default=1e-2)
+    tu.add_argument("--epochs", type=_non_negative, default=None,
+                    help="epochs (default: 24; 2 with MINIDENSE_FAST=1)")  # fmt: skip
+    tu.add_argument("--batch-size", type=_positive, default=8, help="(default: %(default)s)")
+    tu.add_argument("--image-size", type=_positive, default=None,
+                    help="image side in pixels (default: 48, or 32 for fcn and with "
+                         "MINIDENSE_FAST=1; fcn needs a multiple of 32)")  # fmt: skip
+    tu.add_argument("--lr", type=_positive_float, default=1e-2,
+                    help="AdamW's peak learning rate (default: %(default)s)")  # fmt: skip
     tu.add_argument("--seed", type=_non_negative, default=0)
     tu.add_argument("--out", default="runs/unet", help="folder for checkpoint, curves and pictures")
     tu.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    tu.set_defaults(func=_cmd_train_unet)
+    tu.set_defaults(func=_cmd_train_unet, on_interrupt=_resume_hint)
 
     tm = sub.add_parser(
         "train-maskrcnn", allow_abbrev=False, help="train the small Mask R-CNN on procedural shapes"
@@ -132,7 +158,7 @@ def build_parser():
     tm.add_argument("--seed", type=_non_negative, default=0)
     tm.add_argument("--out", default="runs/maskrcnn", help="folder for checkpoint and pictures")
     tm.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    tm.set_defaults(func=_cmd_train_maskrcnn)
+    tm.set_defaults(func=_cmd_train_maskrcnn, on_interrupt=_resume_hint)
 
     ab = sub.add_parser(
         "ablate",
@@ -143,12 +169,15 @@ def build_parser():
         "--preset",
         choices=("tiny", "quick", "full"),
         default="quick",
-        help="quick: minutes, one seed; full: longer training, three seeds",
+        help="tiny: a smoke test of the pipeline (the 'fast' training preset, one seed); "
+        "quick: minutes, one seed; full: longer training, three seeds",
     )
     ab.add_argument("--seeds", type=_positive, default=None, help="seeds per variant")
     ab.add_argument("--strides", type=int, nargs="+", choices=(16, 32), default=[16, 32])
     ab.add_argument("--out", default="runs/ablation", help="results folder (also the resume point)")
-    ab.set_defaults(func=_cmd_ablate)
+    ab.set_defaults(
+        func=_cmd_ablate, on_interrupt=": rerun the same command: finished variants are kept"
+    )
     return parser
 
 
@@ -157,8 +186,9 @@ def main(argv=None):
     try:
         args.func(args)
     except KeyboardInterrupt:
-        print("\ninterrupted: the last complete checkpoint (if any) is intact; rerun with --resume",
-              file=sys.stderr)  # fmt: skip
+        # Each command says how to go on: train-* resume, ablate keeps finished variants.
+        hint = args.on_interrupt(args) if callable(args.on_interrupt) else args.on_interrupt
+        print(f"\ninterrupted{hint}", file=sys.stderr)
         return 130
     except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)

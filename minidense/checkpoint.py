@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -246,7 +247,11 @@ def load_checkpoint(path) -> dict:
     if not magic.startswith(b"PK"):  # every zip file (hence .npz) starts with "PK"
         what = "it is empty" if not magic else "it is not an .npz (zip) archive"
         raise CheckpointError(_bad(path, what))
-    unreadable = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError)
+    # Damage can surface as any of these: zipfile raises NotImplementedError for a flipped
+    # compression method, flag bit or version field, RuntimeError for a flipped "encrypted" bit,
+    # KeyError or struct.error for a mangled directory entry.
+    unreadable = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError,
+                  NotImplementedError, RuntimeError, KeyError, struct.error)  # fmt: skip
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -273,8 +278,11 @@ def load_checkpoint(path) -> dict:
             f"versions up to {FORMAT_VERSION}; upgrade minidense to load it"
         )
 
+    model_keys, epoch = meta.get("model_keys", []), meta.get("epoch", 0)
+    if not isinstance(model_keys, list) or isinstance(epoch, bool) or not isinstance(epoch, int):
+        raise CheckpointError(_bad(path, "its metadata is unreadable (model_keys or epoch)"))
     model = {}
-    for name in meta.get("model_keys", []):
+    for name in model_keys:
         key = f"model/{name}"
         if key not in arrays:
             raise CheckpointError(_bad(path, f"the model array {key!r} is missing"))
@@ -283,7 +291,7 @@ def load_checkpoint(path) -> dict:
     return {
         "model": model,
         "optimizer": None if optimizer is None else _decode(optimizer, arrays),
-        "epoch": int(meta.get("epoch", 0)),
+        "epoch": epoch,
         "extra": meta.get("extra"),
         "format_version": version,
     }

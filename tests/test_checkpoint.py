@@ -126,6 +126,19 @@ def good_bytes(tmp_path):
     return path.read_bytes()
 
 
+def _zip_field(offset, value):
+    """Damage: set the uint16 at ``offset`` in the last central-directory entry of a zip (2
+    bytes of one header, as a bad copy could flip them)."""
+
+    def damage(b):
+        b = bytearray(b)
+        entry = b.rfind(b"PK\x01\x02")
+        b[entry + offset : entry + offset + 2] = value.to_bytes(2, "little")
+        return bytes(b)
+
+    return damage
+
+
 @pytest.mark.parametrize(
     "damage, match",
     [
@@ -135,8 +148,15 @@ def good_bytes(tmp_path):
         (lambda b: bytes(np.random.default_rng(0).integers(0, 256, 400, dtype=np.uint8)),
          "not an .npz"),
         (lambda b: b"", "empty"),
+        # zipfile raises NotImplementedError or RuntimeError for these, not BadZipFile.
+        (_zip_field(10, 99), "truncated or corrupt.*compression method"),
+        (_zip_field(8, 0x1), "truncated or corrupt.*encrypted"),
+        (_zip_field(8, 0x40), "truncated or corrupt.*encryption"),
+        (_zip_field(8, 0x20), "truncated or corrupt.*patched"),
+        (_zip_field(6, 99), "truncated or corrupt.*version"),
     ],
-    ids=["half", "tail-cut", "flipped-byte", "random-bytes", "empty"],
+    ids=["half", "tail-cut", "flipped-byte", "random-bytes", "empty", "compression-method",
+         "encrypted-flag", "strong-encryption-flag", "patched-data-flag", "zip-version"],
 )  # fmt: skip
 def test_damaged_files(tmp_path, good_bytes, damage, match):
     path = tmp_path / "bad.npz"

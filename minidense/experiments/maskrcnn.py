@@ -15,6 +15,7 @@ from ..tensor import manual_seed
 from .training import (
     as_saved,
     check_finite,
+    check_run_dir,
     fast_mode,
     load_run,
     prepare_out_dir,
@@ -95,9 +96,11 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
     data = p.get("data", {})
     cfg = MaskRCNNConfig(stride=stride, pooler=pooler, mask_loss=mask_loss, **p.get("model", {}))
     config = dict(cfg.to_dict(), seed=seed, n_train=n_train, image_size=image_size,
-                  batch_size=batch_size)  # fmt: skip
+                  batch_size=batch_size, lr=lr)  # fmt: skip
     if data:
         config["data"] = as_saved(data)
+    # Checked before the folder is made and before training: a refused run leaves nothing.
+    check_run_dir(out, resume)
     if out is not None:
         prepare_out_dir(out)
 
@@ -114,8 +117,6 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
 
     start, history = 0, []
     if resume:
-        if out is None or not os.path.exists(os.path.join(out, "checkpoint.npz")):
-            raise ValueError("--resume needs an --out directory that holds a checkpoint.npz")
         start, history = load_run(out, model, opt, config, sched)
     loader.set_epoch(start)
 

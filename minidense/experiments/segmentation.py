@@ -14,6 +14,7 @@ from ..tensor import manual_seed
 from .training import (
     as_saved,
     check_finite,
+    check_run_dir,
     fast_mode,
     load_run,
     prepare_out_dir,
@@ -80,9 +81,17 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     fast = fast_mode()
+    given_size = image_size
     image_size = size_or_default("image_size", image_size, 32 if fast else 48)
-    if model == "fcn":
-        image_size = max(32, image_size // 32 * 32)
+    if model == "fcn":  # five stride-2 stages: the image must halve five times evenly
+        if given_size is None:
+            image_size = 32
+        elif image_size % 32:
+            near = sorted({max(32, image_size // 32 * 32), image_size // 32 * 32 + 32})
+            raise ValueError(
+                f"image_size must be a multiple of 32 for model 'fcn' (its coarsest map is 1/32 "
+                f"of the image), got {image_size}: use {' or '.join(map(str, near))}"
+            )
     n_train = size_or_default("n_train", n_train, 32 if fast else 320)
     n_test = size_or_default("n_test", n_test, 16 if fast else 100)
     epochs = epochs if epochs is not None else (2 if fast else 24)
@@ -95,7 +104,9 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
         data_options = {"size_range": (0.15, 0.3)}
     config = dict(model=model, dataset=dataset, seed=seed, image_size=image_size, n_train=n_train,
                   batch_size=batch_size, base=base, depth=depth, upsampling=upsampling,
-                  data_options=as_saved(data_options or {}))  # fmt: skip
+                  data_options=as_saved(data_options or {}), lr=lr)  # fmt: skip
+    # Checked before the folder is made and before training: a refused run leaves nothing.
+    check_run_dir(out, resume)
     if out is not None:
         prepare_out_dir(out)
 
@@ -113,8 +124,6 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
 
     start, history = 0, []
     if resume:
-        if out is None or not os.path.exists(os.path.join(out, "checkpoint.npz")):
-            raise ValueError("--resume needs an --out directory that holds a checkpoint.npz")
         start, history = load_run(out, net, opt, config, sched)
     loader.set_epoch(start)
 

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..tensor import default_generator
 
 CHECKPOINT = "checkpoint.npz"
@@ -41,6 +41,20 @@ def check_finite(losses, step, epoch):
                 "so it does not run on with broken weights. Lower the learning rate, or check the "
                 "inputs for NaN/Inf; the last good checkpoint is kept."
             )
+
+
+RESUME_HINT = "pass --resume to continue it, or choose another --out"
+
+
+def check_run_dir(out_dir, resume, hint=RESUME_HINT):
+    """Before anything is written: ``resume`` needs a checkpoint in ``out_dir``, and a fresh run
+    must not replace one (nothing a user saved is lost); ``hint`` says what to do instead."""
+    has_checkpoint = out_dir is not None and os.path.exists(os.path.join(out_dir, CHECKPOINT))
+    if resume and not has_checkpoint:
+        where = "" if out_dir is None else f"; {out_dir!r} has none"
+        raise ValueError(f"--resume needs an --out directory that holds a {CHECKPOINT}{where}")
+    if not resume and has_checkpoint:
+        raise ValueError(f"{out_dir} holds a checkpoint from an earlier run: {hint}")
 
 
 def prepare_out_dir(out_dir):
@@ -78,23 +92,35 @@ def save_run(out_dir, model, optimizer, epoch, history, config, scheduler=None):
 
 
 def load_run(out_dir, model, optimizer, config, scheduler=None):
-    """Restore a run saved by ``save_run``; returns (completed epochs, history)."""
-    ckpt = load_checkpoint(os.path.join(out_dir, CHECKPOINT))
-    extra = ckpt.get("extra") or {}
-    saved = extra.get("config", {})
+    """Restore a run saved by ``save_run``; returns (completed epochs, history).
+
+    A key of ``config`` that the checkpoint lacks (saved by an older version) does not clash."""
+    path = os.path.join(out_dir, CHECKPOINT)
+    ckpt = load_checkpoint(path)
+    extra = ckpt.get("extra")
+    extra = extra if isinstance(extra, dict) else {}
+    saved = extra.get("config")
+    saved = saved if isinstance(saved, dict) else {}
     clashes = {k: (saved[k], v) for k, v in config.items() if k in saved and saved[k] != v}
     if clashes:
         detail = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in clashes.items())
         raise ValueError(
             f"--resume: the checkpoint in {out_dir!r} is from another configuration ({detail})"
         )
-    model.load_state_dict(ckpt["model"])
-    if ckpt.get("optimizer"):
-        optimizer.load_state_dict(ckpt["optimizer"])
-    if scheduler is not None and extra.get("scheduler"):
-        scheduler.load_state_dict(extra["scheduler"])
-    if extra.get("rng"):
-        default_generator().bit_generator.state = extra["rng"]
+    try:
+        model.load_state_dict(ckpt["model"])
+        if ckpt.get("optimizer"):
+            optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and extra.get("scheduler"):
+            scheduler.load_state_dict(extra["scheduler"])
+        if extra.get("rng"):
+            default_generator().bit_generator.state = extra["rng"]
+    except (KeyError, ValueError, TypeError, IndexError) as e:
+        why = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError's str() quotes
+        raise CheckpointError(
+            f"--resume: {path!r} is from another model, or was not saved by a training command, "
+            f"so this run cannot continue from it ({why}); choose another --out"
+        ) from e
     return int(ckpt["epoch"]), extra.get("history", [])
 
 
