@@ -226,7 +226,10 @@ def backward(root, grad=None, retain_graph=False):
                 raise TypeError(
                     f"grad must be a Tensor or an array of numbers, got {type(grad).__name__}"
                 ) from None
-        grad = grad.data if isinstance(grad, Tensor) else grad
+        if isinstance(grad, Tensor):
+            grad = grad.data
+            if grad.dtype != root.dtype:  # as an array gradient is: root.grad keeps root's dtype
+                grad = grad.astype(root.dtype)
         grad = move(grad, root.device)
         if tuple(grad.shape) != root.shape:
             raise ValueError(f"grad must have the tensor's shape {root.shape}, got {grad.shape}")

@@ -57,12 +57,21 @@ class Optimizer:
     def _trainable(self):
         for i, p in enumerate(self.params):
             if p.grad is not None and p.requires_grad:
-                yield i, p, p.grad.data
+                g = p.grad.data
+                # A gradient in another dtype (set by hand) is used in the parameter's, as
+                # backward() would have computed it.
+                yield i, p, (g if g.dtype == p.dtype else g.astype(p.dtype))
 
     def step(self):
         self.step_count += 1
         for i, p, g in self._trainable():
-            self._update(i, p, g, self.state.setdefault(i, {}))
+            state = self.state.setdefault(i, {})
+            for name, v in state.items():
+                # After model.double()/float() the state follows the parameter's dtype, as
+                # load_state_dict makes it: ``m += g`` would silently round float64 into float32.
+                if name != "step" and v.dtype != p.dtype:
+                    state[name] = v.astype(p.dtype)
+            self._update(i, p, g, state)
 
     def _update(self, i, p, g, state):
         raise NotImplementedError

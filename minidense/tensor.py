@@ -154,10 +154,17 @@ class Tensor:
         autograd.backward(self, grad, retain_graph)
 
     def _accumulate_grad(self, g):
+        # The gradient keeps the tensor's dtype, also when ``.grad`` was left in another one
+        # (set by hand, or from before a cast): NumPy would promote float32 + float64 to float64.
+        if g.dtype != self.dtype:
+            g = g.astype(self.dtype)
         if self.grad is None:
             self.grad = Tensor._wrap(g.copy())
         else:
-            self.grad = Tensor._wrap(self.grad.data + g)
+            old = self.grad.data
+            if old.dtype != self.dtype:
+                old = old.astype(self.dtype)
+            self.grad = Tensor._wrap(old + g)
 
     def zero_grad(self):
         self.grad = None
@@ -174,8 +181,24 @@ class Tensor:
         return self.data.copy_to_host()
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy 2's protocol: ``copy=True`` always copies (``np.array(t)``), ``copy=None`` only
+        when needed (``np.asarray(t)`` is a view of a CPU tensor), ``copy=False`` never: it raises
+        ValueError where a copy is needed (a dtype change, or a device tensor)."""
         a = self.numpy()
-        return a if dtype is None else a.astype(dtype)
+        copied = a is not self.data  # a device tensor's host copy is already a new array
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            if copy is False:
+                raise ValueError(
+                    f"np.asarray(tensor, dtype={np.dtype(dtype)}, copy=False): converting a "
+                    f"{self.dtype} tensor needs a copy"
+                )
+            return a.astype(dtype)
+        if copied and copy is False:
+            raise ValueError(
+                f"np.asarray(tensor, copy=False): a {self.device!r} tensor can only be read into "
+                "NumPy by copying it to the host"
+            )
+        return a.copy() if copy and not copied else a
 
     def item(self):
         if self.size != 1:
@@ -300,12 +323,12 @@ class Tensor:
     def __matmul__(self, other):
         from .ops import matmul as M
 
-        return M.MatMul.apply(self, self._operand(other))
+        return M.MatMul.apply(*self._pair(other))  # int @ float32 is float32, as for a * b
 
     def __rmatmul__(self, other):
         from .ops import matmul as M
 
-        return M.MatMul.apply(self._operand(other), self)
+        return M.MatMul.apply(*self._pair(other, reflected=True))
 
     def __neg__(self):
         from .ops import elementwise as E

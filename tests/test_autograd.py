@@ -329,3 +329,23 @@ def test_engine_casts_gradients_to_the_input_dtype():
     x = md.tensor([1.0, 2.0], requires_grad=True)
     Widen.apply(x).sum().backward()
     assert x.grad.dtype == np.float32
+
+
+def test_a_tensor_grad_of_another_dtype_is_cast_like_an_array_grad():
+    x = md.tensor(np.ones(3, np.float32), requires_grad=True)
+    x.backward(md.tensor(np.ones(3), dtype=np.float64))  # a leaf root
+    assert x.grad.dtype == np.float32
+    x.zero_grad()
+    (x * 2).backward(md.tensor(np.full(3, 1 / 3), dtype=np.float64))
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), np.full(3, 2 / 3), rtol=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        (x * 2).backward(md.tensor(np.ones(4), dtype=np.float64))
+
+
+def test_a_grad_left_in_another_dtype_accumulates_in_the_tensors_dtype():
+    x = md.tensor(np.ones(2, np.float32), requires_grad=True)
+    x.grad = md.tensor(np.ones(2), dtype=np.float64)  # set by hand
+    (x * 3).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0])

@@ -454,3 +454,58 @@ def test_double_casts_parameters_and_buffers():
     assert isinstance(net.conv.weight, Tensor) and net.conv.weight.requires_grad
     net.float()
     assert all(p.dtype == np.float32 for p in net.parameters())
+
+
+def test_assigning_a_parameter_or_module_replaces_a_plain_attribute():
+    lin = nn.Linear(2, 2, bias=False)  # sets the plain attribute self.bias = None
+    bias = nn.Parameter(np.full(2, 100.0, np.float32))
+    lin.bias = bias
+    assert lin.bias is bias and "bias" not in lin.__dict__
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+    expected = np.ones((1, 2), np.float32) @ lin.weight.numpy().T + 100.0
+    np.testing.assert_allclose(lin(md.ones(1, 2)).numpy(), expected, rtol=1e-6)
+
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = None
+            self.head = nn.ReLU()
+            self.stat = None
+            self.register_buffer("stat", np.ones(2, np.float32))
+
+    h = Holder()
+    assert isinstance(h.head, nn.ReLU) and list(h._modules) == ["head"]
+    np.testing.assert_array_equal(h.stat, [1.0, 1.0])
+    assert list(h.state_dict()) == ["stat"]
+    h.stat = nn.Parameter(np.zeros(2, np.float32))  # a Parameter takes the buffer's name over
+    assert list(h._buffers) == [] and [n for n, _ in h.named_parameters()] == ["stat"]
+
+
+def test_assigning_to_a_buffer_updates_it():
+    bn = nn.BatchNorm2d(2).eval()
+    bn.running_mean = np.full(2, 5.0, np.float32)
+    assert "running_mean" not in bn.__dict__
+    assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var"]
+    assert isinstance(bn._buffers["running_mean"], np.ndarray)
+    np.testing.assert_array_equal(bn.state_dict()["running_mean"], [5.0, 5.0])
+    x = md.ones(1, 2, 1, 1)
+    np.testing.assert_allclose(bn(x).numpy().ravel(), (1 - 5) / np.sqrt(1 + 1e-5), rtol=1e-5)
+    bn.running_var = md.tensor(np.full(2, 4.0, np.float32))  # a Tensor: its array is stored
+    assert isinstance(bn._buffers["running_var"], np.ndarray)
+    np.testing.assert_allclose(bn(x).numpy().ravel(), (1 - 5) / np.sqrt(4 + 1e-5), rtol=1e-5)
+    bn.running_mean = None  # as PyTorch: still a buffer, but not state
+    assert bn.running_mean is None and "running_mean" in bn._buffers
+    assert "running_mean" not in bn.state_dict()
+    bn.double()  # casting and moving skip it
+    assert bn.running_var.dtype == np.float64
+    with pytest.raises(TypeError, match="buffer 'running_var'"):
+        bn.running_var = "zeros"
+
+
+def test_double_casts_existing_gradients():
+    lin = nn.Linear(2, 2)
+    lin(md.ones(3, 2)).sum().backward()
+    lin.double()
+    assert lin.weight.grad.dtype == np.float64 and lin.bias.grad.dtype == np.float64
+    lin(md.ones(3, 2, dtype=np.float64)).sum().backward()
+    np.testing.assert_allclose(lin.bias.grad.numpy(), [6.0, 6.0])

@@ -286,3 +286,37 @@ def test_clip_grad_norm_leaves_nonfinite_alone(bad):
     assert not math.isfinite(norm)
     np.testing.assert_array_equal(ps[1].grad.numpy(), [2.0])
     assert ps[0].grad.numpy()[1] == 1.0
+
+
+@pytest.mark.parametrize("cls, kwargs", [(optim.SGD, dict(momentum=0.9)), (optim.Adam, {})])
+def test_state_follows_a_parameter_cast_after_steps(cls, kwargs):
+    """model.double() after some steps: the state is cast up, not rounded back to float32."""
+    p = nn.Parameter(P0.astype(np.float32))
+    opt = cls([p], lr=0.1, **kwargs)
+    p.grad = md.tensor(GRADS[0].astype(np.float32))
+    opt.step()
+    old = {k: v.copy() for k, v in opt.state[0].items()}
+    p.data = p.data.astype(np.float64)  # what Module.double() does
+    g = np.full(P0.shape, 1 / 3)  # not representable in float32
+    p.grad = md.tensor(g)
+    opt.step()
+    assert p.dtype == np.float64
+    s = opt.state[0]
+    if cls is optim.SGD:
+        assert s["velocity"].dtype == np.float64
+        np.testing.assert_array_equal(s["velocity"], 0.9 * old["velocity"].astype(np.float64) + g)
+    else:
+        assert s["exp_avg"].dtype == s["exp_avg_sq"].dtype == np.float64
+        m = 0.9 * old["exp_avg"].astype(np.float64) + (1 - 0.9) * g
+        np.testing.assert_array_equal(s["exp_avg"], m)
+        assert s["step"].dtype == np.int64 and int(s["step"]) == 2
+
+
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Adam])
+def test_a_grad_of_another_dtype_is_used_in_the_parameters_dtype(cls):
+    p = nn.Parameter(P0.copy())  # float64
+    opt = cls([p], lr=0.1, **({"momentum": 0.9} if cls is optim.SGD else {}))
+    p.grad = md.tensor(GRADS[0].astype(np.float32))
+    opt.step()
+    assert p.dtype == np.float64
+    assert all(v.dtype == np.float64 for k, v in opt.state[0].items() if k != "step")

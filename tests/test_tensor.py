@@ -432,3 +432,47 @@ def test_integer_tensors_promote_like_pytorch():
 def test_astype_refuses_float16():
     with pytest.raises(TypeError, match="float16"):
         md.tensor([1.0]).astype(np.float16)
+
+
+def test_array_protocol_honours_copy():
+    t = md.tensor([1.0, 2.0, 3.0])
+    a = np.array(t)  # NumPy 2 asks __array__ for a copy
+    a[0] = 99
+    np.testing.assert_array_equal(t.numpy(), [1, 2, 3])
+    assert np.shares_memory(np.asarray(t), t.data)  # no copy unless needed
+    assert np.shares_memory(np.asarray(t, copy=False), t.data)
+    assert np.asarray(t, dtype=np.float32, copy=False).dtype == np.float32  # no change needed
+    b = np.array(t, dtype=np.float64)
+    b[1] = 77
+    np.testing.assert_array_equal(t.numpy(), [1, 2, 3])
+    assert b.dtype == np.float64
+    with pytest.raises(ValueError, match="needs a copy"):
+        np.asarray(t, dtype=np.float64, copy=False)
+    c = t.__array__(copy=True)
+    assert not np.shares_memory(c, t.data)
+
+
+def test_matmul_promotes_an_integer_side_like_arithmetic():
+    w = md.tensor(np.ones((3, 2), np.float32), requires_grad=True)
+    i = md.tensor(np.ones((4, 3), np.int64))
+    y = i @ w
+    assert y.dtype == np.float32 and y.dtype == (i * w[0, 0]).dtype
+    np.testing.assert_array_equal(y.numpy(), np.full((4, 2), 3.0))
+    (y + md.zeros(2)).sum().backward()  # used to fail: float64 + float32
+    assert w.grad.dtype == np.float32
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((3, 2), 4.0))
+    assert (np.ones((2, 4), np.float32) @ i).dtype == np.float32  # reflected
+    assert (i @ np.ones((3, 2), np.float32)).dtype == np.float32
+    assert (i @ md.tensor(np.ones((3, 2)), dtype=np.float64)).dtype == np.float64
+    assert (i @ md.tensor(np.ones((3, 2), np.int64))).dtype.kind == "i"
+
+
+def test_array_protocol_of_a_device_tensor():
+    from minidense.backend import cuda as C
+
+    if not C.is_available():
+        pytest.skip("no CUDA device or simulator")
+    t = md.tensor([1.0, 2.0]).to("cuda")
+    np.testing.assert_array_equal(np.asarray(t), [1.0, 2.0])  # a host copy
+    with pytest.raises(ValueError, match="copying it to the host"):
+        np.asarray(t, copy=False)

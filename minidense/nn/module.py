@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..backend import device_of, move
+from ..backend import as_array, device_of, move
 from ..tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList"]
@@ -32,6 +32,24 @@ def _few(names, n=6):
     return f"{names[:n]}{more}"
 
 
+def _buffer_array(value, name):
+    """A buffer's stored form: the raw array of a Tensor, an array as given (host or device), or
+    None."""
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        return value.data
+    if hasattr(value, "copy_to_host") and not isinstance(value, np.ndarray):
+        return as_array(value)  # a device array stays on its device
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"buffer {name!r} must be a numeric array, a Tensor or None, got "
+            f"{type(value).__name__} (dtype {arr.dtype})"
+        )
+    return arr
+
+
 class Module:
     """Base class of layers and models.
 
@@ -50,14 +68,24 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"call super().__init__() in {type(self).__name__}.__init__ first")
-        for store in (self._parameters, self._modules, self._buffers):
-            store.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        if isinstance(value, Parameter | Module):
+            # As PyTorch: the name leaves every other place it lived, including a plain attribute
+            # (``self.bias = None``), which ``__getattr__`` would otherwise never get past.
+            self._forget(name)
+            store = self._parameters if isinstance(value, Parameter) else self._modules
+            store[name] = value
+        elif name in self._buffers:
+            # As PyTorch: assigning to a buffer updates it (None keeps it registered, unsaved).
+            self._buffers[name] = _buffer_array(value, name)
         else:
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
             object.__setattr__(self, name, value)
+
+    def _forget(self, name):
+        """Remove ``name`` from the registries and the instance's plain attributes."""
+        for store in (self._parameters, self._modules, self._buffers, self.__dict__):
+            store.pop(name, None)
 
     def __getattr__(self, name):
         for store in ("_parameters", "_modules", "_buffers"):
@@ -74,8 +102,12 @@ class Module:
         object.__delattr__(self, name)
 
     def register_buffer(self, name, array):
-        """State saved in ``state_dict`` but not trained; stored as a raw array."""
-        self._buffers[name] = array.data if isinstance(array, Tensor) else np.asarray(array)
+        """State saved in ``state_dict`` but not trained; stored as a raw array (``None``: kept
+        registered but left out of ``state_dict``, as in PyTorch). Assigning to the name later
+        (``bn.running_mean = np.zeros(2)``) updates the buffer."""
+        value = _buffer_array(array, name)
+        self._forget(name)
+        self._buffers[name] = value
 
     # ------------------------------------------------------------- traversal
     def named_children(self):
@@ -112,7 +144,8 @@ class Module:
     def named_buffers(self):
         for mod_name, m in self.named_modules():
             for name, b in m._buffers.items():
-                yield (f"{mod_name}.{name}" if mod_name else name), b
+                if b is not None:  # a buffer set to None is not state (as in PyTorch)
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
 
     def num_parameters(self):
         return sum(p.size for p in self.parameters())
@@ -138,7 +171,8 @@ class Module:
             p.data = to_device(p.detach(), device).data
         for m in self.modules():
             for name, b in m._buffers.items():
-                m._buffers[name] = to_device(Tensor._wrap(b), device).data
+                if b is not None:
+                    m._buffers[name] = to_device(Tensor._wrap(b), device).data
         return self
 
     def double(self):
@@ -151,9 +185,11 @@ class Module:
     def _cast(self, dtype):
         for p in self.parameters():
             p.data = p.data.astype(dtype)
+            if p.grad is not None and p.grad.dtype != dtype:  # as PyTorch, grads follow
+                p.grad = Tensor._wrap(p.grad.data.astype(dtype))
         for m in self.modules():
             for name, b in m._buffers.items():
-                if b.dtype.kind == "f":
+                if b is not None and b.dtype.kind == "f":
                     m._buffers[name] = b.astype(dtype)
         return self
 
