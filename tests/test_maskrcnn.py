@@ -586,3 +586,23 @@ def test_c4_head_shapes_and_gradcheck(pooler):
     feats.grad = None
     loss(feats, w).backward()
     assert np.abs(feats.grad.numpy()).sum() > 0
+
+
+def test_targets_with_a_flat_box_are_refused_and_lists_accepted(batch):
+    """A zero-width box has IoU 0/0 with itself and a log(0) regression target: refused (as
+    torchvision does) instead of a NaN box loss. Targets given as lists train like arrays."""
+    images, targets = batch
+    md.manual_seed(0)
+    model = MaskRCNN(**SMALL)
+    flat = [dict(t) for t in targets]
+    flat[1]["boxes"] = flat[1]["boxes"].copy()
+    flat[1]["boxes"][0, 2] = flat[1]["boxes"][0, 0]
+    with pytest.raises(ValueError, match=r"targets\[1\]\['boxes'\] row 0 has zero width or height"):
+        model(images, flat)
+    as_lists = [{k: v.tolist() for k, v in t.items()} for t in targets]
+    md.manual_seed(0)
+    a = model(images, as_lists, rng=np.random.default_rng(0))
+    md.manual_seed(0)
+    b = model(images, targets, rng=np.random.default_rng(0))
+    for k in a:
+        assert math.isfinite(a[k].item()) and a[k].item() == pytest.approx(b[k].item(), rel=1e-6), k

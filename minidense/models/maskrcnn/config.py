@@ -41,7 +41,7 @@ class MaskRCNNConfig:
     rpn_pre_nms_top_n_test: int = 300
     rpn_post_nms_top_n_test: int = 100
     rpn_nms: float = 0.7
-    rpn_min_size: float = 1.0
+    rpn_min_size: float = 1.0  # torchvision: 1e-3; proposals under a pixel go before NMS
 
     # RoI heads
     box_fg_iou: float = 0.5

@@ -58,7 +58,7 @@ class MaskRCNN(nn.Module):
                 )
             return self.predict(images)
         images = self._images(images)  # checked first: an (N, H, W, C) batch gets its hint
-        self._check_targets(images, targets)
+        targets = self._check_targets(images, targets)
         rng = rng if rng is not None else default_generator()
         features, size = self._features(images)
         proposals, losses = self.rpn(features, size, targets, rng)
@@ -82,12 +82,14 @@ class MaskRCNN(nn.Module):
         return results
 
     def _check_targets(self, images, targets):
+        """The targets, checked, with their entries as arrays (lists are accepted)."""
         n = len(images)
         if not isinstance(targets, list | tuple) or len(targets) != n:
             raise ValueError(
                 f"targets must be a list with one dict per image ({n}), got {type(targets).__name__}"
             )
         H, W = images.shape[2:]
+        checked = []
         for i, t in enumerate(targets):
             for key in ("boxes", "labels", "masks"):
                 if key not in t:
@@ -109,6 +111,13 @@ class MaskRCNN(nn.Module):
                     f"targets[{i}]['boxes'] must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1; "
                     "convert (x, y, w, h) boxes with x2 = x + w, y2 = y + h"
                 )
+            flat = (boxes[:, 2] == boxes[:, 0]) | (boxes[:, 3] == boxes[:, 1])
+            if flat.any():  # its IoU with itself is 0/0, and its regression target log(0)
+                row = np.flatnonzero(flat)[0]
+                raise ValueError(
+                    f"targets[{i}]['boxes'] row {row} has zero width or height "
+                    f"({boxes[row].tolist()}): every box must enclose some area; drop it"
+                )
             if labels.shape != (k,) or labels.dtype.kind not in "iu":
                 raise ValueError(
                     f"targets[{i}]['labels'] must be {k} integers, got {labels.shape} {labels.dtype}"
@@ -122,3 +131,5 @@ class MaskRCNN(nn.Module):
                 raise ValueError(
                     f"targets[{i}]['masks'] must have shape {(k, H, W)}, got {masks.shape}"
                 )
+            checked.append({**t, "boxes": boxes, "labels": labels, "masks": masks})
+        return checked

@@ -19,6 +19,8 @@ def pool_features(features, rois, output_size, cfg):
         return roi_pool(features, rois, output_size, scale)
     if cfg.pooler == "roiwarp":
         return roi_warp(features, rois, output_size, scale, cfg.sampling_ratio, aligned=False)
+    # aligned=True as Detectron2 (torchvision's MultiScaleRoIAlign keeps the legacy False): the
+    # half-pixel shift puts samples where the paper's RoIAlign puts them, on exact positions.
     return roi_align(features, rois, output_size, scale, cfg.sampling_ratio, aligned=True)
 
 
