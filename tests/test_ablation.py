@@ -160,6 +160,37 @@ def test_results_of_other_settings_are_refused_not_mixed_in(fake_training, tmp_p
                        plots=False)  # fmt: skip
 
 
+def test_a_one_stride_model_option_keeps_the_other_strides_records(
+    fake_training, tmp_path, monkeypatch
+):
+    """c4_head changes only the stride-16 variants (c5_blocks only stride 32): a preset that
+    adds it refuses the old stride-16 records, and once they are moved away retrains only
+    those, keeping the stride-32 records, which it would train alike."""
+    A.run_ablation("quick", seeds=1, out=str(tmp_path), progress=False, plots=False)
+    base = A.training_preset
+
+    def preset(name=None):
+        p = dict(base(name))
+        p["model"] = dict(p.get("model", {}), c4_head=True)
+        return p
+
+    monkeypatch.setattr(A, "training_preset", preset)
+    fake_training.clear()
+    with pytest.raises(ValueError, match="roipool-s16-sigmoid-seed0.json was trained with other"):
+        A.run_ablation("quick", seeds=1, out=str(tmp_path), progress=False, plots=False)
+    assert fake_training == []
+    for f in (tmp_path / "runs").glob("*-s16-*"):
+        f.unlink()
+    report = A.run_ablation("quick", seeds=1, out=str(tmp_path), progress=False, plots=False)
+    assert sorted(n for n, _, _ in fake_training) == sorted(
+        v.name for v in A.variants() if v.stride == 16
+    )
+    assert len(report.rows) == 7
+    p = dict(base("ablation"), model={"c5_blocks": 2})
+    assert "c5_blocks" not in A.settings_of(p, A.Variant("roialign", 16))["model"]
+    assert A.settings_of(p, A.Variant("roialign", 32))["model"] == {"c5_blocks": 2}
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

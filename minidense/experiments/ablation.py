@@ -88,8 +88,7 @@ def run_ablation(preset="quick", seeds=None, strides=(16, 32), out="runs/ablatio
     todo = [(v, s) for s in range(seeds) for v in variants(strides)]
     p = training_preset(train_preset)
     steps = -(-p["n_train"] // p["batch_size"]) * p["epochs"]
-    settings = as_saved(p)  # as a record stores it
-    done = {k: _load(run_dir, *k, settings) for k in todo}
+    done = {k: _load(run_dir, *k, settings_of(p, k[0])) for k in todo}
     remaining = [k for k in todo if done[k] is None]
     bar = tqdm(total=len(todo) * steps, initial=(len(todo) - len(remaining)) * steps,
                disable=not progress, desc="ablation", unit="step")  # fmt: skip
@@ -99,7 +98,7 @@ def run_ablation(preset="quick", seeds=None, strides=(16, 32), out="runs/ablatio
                            progress=False, plots=False, bar=bar)  # fmt: skip
         record = {"variant": v.name, "pooler": v.pooler, "stride": v.stride,
                   "mask_loss": v.mask_loss, "seed": s, "preset": train_preset,
-                  "settings": settings, "segm": r["segm"], "bbox": r["bbox"],
+                  "settings": settings_of(p, v), "segm": r["segm"], "bbox": r["bbox"],
                   "seconds": r["seconds"]}  # fmt: skip
         _save(run_dir, v, s, record)
         done[(v, s)] = record
@@ -108,6 +107,23 @@ def run_ablation(preset="quick", seeds=None, strides=(16, 32), out="runs/ablatio
     report = summarise([done[k] for k in todo])
     _write_outputs(out, report, [done[k] for k in todo], plots)
     return report
+
+
+# Model options that change only one stride's variants (MaskRCNNConfig: the per-RoI fifth stage
+# at stride 16, residual blocks in the stride-32 stage), and the stride they leave untouched.
+_ONE_STRIDE_OPTIONS = {"c4_head": 32, "c5_blocks": 16}
+
+
+def settings_of(preset, v):
+    """What variant ``v``'s record stores as its training settings (JSON form): the preset, less
+    the model options that do not touch ``v``'s stride, so that a preset which adds one (say
+    ``c4_head``) keeps the records of the other stride's variants, trained identically."""
+    settings = as_saved(preset)
+    model = settings.get("model")
+    if model:
+        settings["model"] = {k: x for k, x in model.items()
+                             if _ONE_STRIDE_OPTIONS.get(k) != v.stride}  # fmt: skip
+    return settings
 
 
 def _path(run_dir, v, seed):
