@@ -148,6 +148,15 @@ def nan_maskrcnn_training(tmp):
                        progress=False, plots=False)  # fmt: skip
 
 
+def earlier_run(tmp):
+    """``train-unet --out`` a folder holding a checkpoint, without --resume: refused before any
+    data is made (a stand-in file will do: the check only looks for a checkpoint there)."""
+    out = tmp / "run"
+    out.mkdir()
+    (out / "checkpoint.npz").write_bytes(b"stand-in")
+    cli("train-unet", "--out", str(out))
+
+
 def optimizer_on(params):
     return optim.SGD(params, lr=0.1)
 
@@ -439,6 +448,10 @@ case("training", "zero-train-images-rcnn", "asked train_maskrcnn for 0 training 
 case("training", "bad-model-name", "asked train_segmentation for an unknown model",
      lambda t: train_segmentation("unet3", out=str(t / "run")), ValueError,
      r"model must be one of \('unet', 'segnet', 'fcn'\), got 'unet3'", "one of the listed names")
+case("training", "fcn-image-size", "asked train_segmentation for FCN on 48-pixel images",
+     lambda t: train_segmentation("fcn", image_size=48, out=str(t / "run")), ValueError,
+     r"image_size must be a multiple of 32 for model 'fcn' .*got 48: use 32 or 64",
+     "a multiple of 32 (`--image-size 64`); the default for fcn is 32")
 # --- commands
 case("commands", "cli-unknown-flag", "typed `train-unet --epochz 3`",
      lambda t: cli("train-unet", "--epochz", "3"), SystemExit,
@@ -457,6 +470,11 @@ case("commands", "cli-seed-negative", "typed `--seed -1`",
 case("commands", "cli-no-command", "ran `python -m minidense` without a command",
      lambda t: cli(), SystemExit, r"exit 2: .*required: COMMAND",
      "`python -m minidense --help` lists the commands")
+case("commands", "cli-out-has-checkpoint", "ran `train-unet` into an `--out` holding a checkpoint",
+     earlier_run, SystemExit,
+     r"exit 2: error: .*run holds a checkpoint from an earlier run: "
+     r"pass --resume to continue it, or choose another --out",
+     "`--resume` to continue that run, or another `--out` for a new one")
 case("ops", "conv-nhwc", "gave conv2d an (N, H, W, C) image",
      lambda t: F.conv2d(md.randn(1, 8, 8, 3), md.randn(4, 3, 3, 3)), ValueError,
      r"input has 8; it looks like \(N, H, W, C\): use x.permute\(0, 3, 1, 2\)",
@@ -474,6 +492,15 @@ case("ops", "pool-flag-string", "passed ceil_mode='no' to max_pool2d",
 case("ops", "pool-window-in-padding", "dilated a pooling window past the whole image",
      lambda t: F.max_pool2d(md.randn(1, 1, 1, 1), 2, padding=1, dilation=2), ValueError,
      r"window 0 lies entirely in the padding", "reduce padding or dilation")
+case("ops", "interpolate-empty-plane", "gave interpolate an input with H or W = 0",
+     lambda t: F.interpolate(md.tensor(np.zeros((1, 1, 0, 4), np.float32)), scale_factor=2),
+     ValueError, r"interpolate: input's spatial size \(H, W\) must be > 0, got 0x4",
+     "an input with H, W >= 1 (an empty batch, N = 0, works)")
+case("ops", "roi-align-empty-map", "gave roi_align a feature map with H or W = 0",
+     lambda t: F.roi_align(md.tensor(np.zeros((1, 1, 4, 0), np.float32)),
+                           np.array([[0.0, 0, 0, 2, 2]]), 2), ValueError,
+     r"roi_align: input's spatial size \(H, W\) must be > 0, got shape \(1, 1, 4, 0\)",
+     "a feature map with H, W >= 1 (zero RoIs, K = 0, work)")
 
 # fmt: on
 

@@ -55,10 +55,16 @@ def _check_tensor(fn, t):
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
     """Resize ``input`` (Tensor[N, C, H, W]) to ``size`` or by ``scale_factor`` (exactly one).
 
-    mode "nearest": src = floor(dst·s); "bilinear": align_corners=True maps corner pixel centres
-    onto each other (src = dst·(in-1)/(out-1)), align_corners=False (the default) maps pixel
-    areas (src = (dst + 0.5)·s - 0.5). s = in/out with ``size`` but 1/scale_factor with
+    Per axis, for output index dst: mode "nearest": src = min(floor(dst·s), in-1) (float32);
+    "bilinear": align_corners=True maps corner pixel centres onto each other
+    (src = dst·(in-1)/(out-1)), align_corners=False (the default) maps pixel areas
+    (src = max((dst + 0.5)·s - 0.5, 0)). s = in/out with ``size`` but 1/scale_factor with
     ``scale_factor``, so the two differ when in·scale_factor is not an integer.
+    Two shortcuts come first, as in PyTorch's CPU kernels: an axis whose size does not change
+    (out = in) is copied as is (src = dst, both modes, whatever the scale_factor), and "nearest"
+    with out = 2·in exactly takes src = dst // 2. So for width 5, "nearest" with
+    scale_factor=1.1 gives columns [0 1 2 3 4] (the formula: [0 0 1 2 3]) and scale_factor=2.1
+    (10 columns) gives [0 0 1 1 2 2 3 3 4 4] (the formula: [0 0 0 1 1 2 2 3 3 4]).
     Returns Tensor[N, C, Ho, Wo], Ho = size or floor(H·scale_factor).
     """
     _check_tensor("interpolate", input)
