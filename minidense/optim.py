@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .backend import array_module, move
+from .backend import array_module, device_of, move
 from .tensor import Tensor
 
 __all__ = [
@@ -58,20 +58,31 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if p.grad is not None and p.requires_grad:
                 g = p.grad.data
+                if device_of(g) != p.device:
+                    raise ValueError(
+                        f"params[{i}] is on {p.device!r} but its grad is on {device_of(g)!r}: "
+                        "all tensors must be on one device; move the model with .to() (it "
+                        "moves the gradients too)"
+                    )
                 # A gradient in another dtype (set by hand) is used in the parameter's, as
                 # backward() would have computed it.
                 yield i, p, (g if g.dtype == p.dtype else g.astype(p.dtype))
 
     def step(self):
-        self.step_count += 1
-        for i, p, g in self._trainable():
+        # Everything that can fail is checked for every parameter before anything is updated,
+        # so a failed step leaves the parameters, the state and the step count as they were.
+        trainable = list(self._trainable())
+        for i, p, _ in trainable:
             state = self.state.setdefault(i, {})
             for name, v in state.items():
-                # After model.double()/float() the state follows the parameter's dtype, as
-                # load_state_dict makes it: ``m += g`` would silently round float64 into float32.
-                if name != "step" and v.dtype != p.dtype:
-                    state[name] = v.astype(p.dtype)
-            self._update(i, p, g, state)
+                # After model.double()/.to("cuda") the state follows the parameter's dtype and
+                # device, as load_state_dict makes it: ``m += g`` would silently round float64
+                # into float32, or mix devices.
+                if name != "step" and (v.dtype != p.dtype or device_of(v) != p.device):
+                    state[name] = _state_array(v, name, p)
+        self.step_count += 1
+        for i, p, g in trainable:
+            self._update(i, p, g, self.state[i])
 
     def _update(self, i, p, g, state):
         raise NotImplementedError
@@ -112,8 +123,9 @@ class Optimizer:
 
 
 def _state_array(value, name, param):
-    """A loaded state entry: the step count stays a host int64, the rest joins the parameter's
-    dtype and device."""
+    """A state entry (a copy, from any device): the step count stays a host int64, the rest joins
+    the parameter's dtype and device."""
+    value = move(value, "cpu")
     if name == "step":
         return np.array(value, dtype=np.int64)
     return move(np.array(value, dtype=param.dtype), param.device)

@@ -515,6 +515,50 @@ def test_norm_layers_match_cpu(dtype):
         np.testing.assert_allclose(got, expected, **tol(dtype))
 
 
+def test_batch_norm_checks_devices_before_touching_running_stats():
+    x = md.tensor(IMG.astype(np.float32)).to("cuda")
+    host = np.ones(3, np.float32)
+    on_device = {k: C.asarray(host) for k in ("running_mean", "running_var")}
+    match = r"batch_norm: all tensors must be on one device.*running_mean on 'cpu'"
+    for training in (True, False):
+        rm, rv = host.copy(), host.copy()
+        with pytest.raises(ValueError, match=match):
+            F.batch_norm(x, rm, rv, training=training)
+        np.testing.assert_array_equal(rm, host)  # not yet scaled by 1 - momentum
+        np.testing.assert_array_equal(rv, host)
+    with pytest.raises(ValueError, match="weight on 'cpu'"):
+        F.batch_norm(x, **on_device, weight=md.ones(3), training=True)
+    with pytest.raises(ValueError, match="bias on 'cpu'"):
+        F.batch_norm(x, **on_device, bias=np.zeros(3, np.float32))
+    np.testing.assert_array_equal(backend.move(on_device["running_mean"], "cpu"), host)
+    with pytest.raises(ValueError, match="x on 'cpu', running_mean on 'cuda'"):
+        F.batch_norm(md.tensor(IMG.astype(np.float32)), **on_device, training=True)
+
+
+# The sample x = -1 lies exactly on the edge of the map (CPU: float64 box arithmetic); the simulator
+# used to keep float32 boxes in float32 there and could drop the sample (up to 0.58 off). The
+# roi_warp/roi_pool box (45 * 0.7 = 31.499999999999996 in float64, 31.5 in float32) used to round
+# to a different cell.
+EDGE_X = np.random.default_rng(2).standard_normal((2, 3, 6, 7))
+EDGE_BOXES = np.array([[1, -3.0, -2.0, 4.0, 3.5]], np.float32)
+HALF_X = np.random.default_rng(3).standard_normal((1, 2, 36, 36))
+HALF_BOXES = np.array([[0, 45.0, 45.0, 50.0, 50.0]], np.float32)
+
+
+@pytest.mark.parametrize(
+    "op, x, boxes, args",
+    [("roi_align", EDGE_X, EDGE_BOXES, ((2, 3), 0.8, 2, False)),
+     ("roi_warp", EDGE_X, EDGE_BOXES, ((2, 3), 0.8, 2, False)),
+     ("roi_align", HALF_X, HALF_BOXES, ((2, 2), 0.7, 2, False)),
+     ("roi_warp", HALF_X, HALF_BOXES, ((2, 2), 0.7, 2, False)),
+     ("roi_pool", HALF_X, HALF_BOXES, ((2, 2), 0.7))],
+    ids=["align-edge", "warp-edge", "align-half", "warp-half", "pool-half"],
+)  # fmt: skip
+def test_roi_ops_with_float32_boxes_match_cpu(op, x, boxes, args):
+    fn = getattr(F, op)
+    check_same_on_both(lambda t: fn(t, md.tensor(boxes).to(t.device), *args), [x], np.float32)
+
+
 def test_argmax_and_comparisons_stay_on_device():
     x = md.tensor([[1.0, 3.0, 2.0], [0.0, -1.0, 5.0]]).to("cuda")
     am = x.argmax(axis=1)
@@ -637,6 +681,85 @@ def test_optimizer_steps_on_device_equal_cpu(make):
     for entries in fresh.state.values():
         for name, v in entries.items():
             assert backend.device_of(v) == ("cpu" if name == "step" else "cuda")
+
+
+def test_module_to_moves_grads_with_parameters():
+    cpu_model, _ = _linear_pair()
+    x = md.tensor(np.random.default_rng(15).standard_normal((5, 3)).astype(np.float32))
+    opt = md.optim.SGD(cpu_model.parameters(), lr=0.1)
+    (cpu_model(x) ** 2).mean().backward()
+    grads = [p.grad.numpy() for p in cpu_model.parameters()]
+    expected = [p.numpy() - 0.1 * g for p, g in zip(cpu_model.parameters(), grads, strict=True)]
+    cpu_model.to("cuda")
+    for p, g in zip(cpu_model.parameters(), grads, strict=True):
+        assert p.grad.device == "cuda" and not p.grad.requires_grad
+        np.testing.assert_array_equal(p.grad.numpy(), g)
+    opt.step()  # used to fail: "cannot combine a CUDA array with ndarray"
+    for p, e in zip(cpu_model.parameters(), expected, strict=True):
+        np.testing.assert_allclose(p.numpy(), e, **tol(np.float32))
+    cpu_model.to("cpu")
+    assert all(p.grad.device == "cpu" for p in cpu_model.parameters())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda p: md.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01),
+     lambda p: md.optim.Adam(p, lr=0.01),
+     lambda p: md.optim.AdamW(p, lr=0.01)],
+    ids=["sgd", "adam", "adamw"],
+)  # fmt: skip
+def test_optimizer_state_follows_model_to_device(make):
+    """CPU steps, then model.to("cuda"), then more steps: the same as staying on the CPU."""
+    stay, move = _linear_pair(np.float64)
+    move.to("cpu")
+    x = np.random.default_rng(16).standard_normal((5, 3))
+    opts = {id(m): make(list(m.parameters())) for m in (stay, move)}
+    for t in range(3):
+        if t == 1:
+            move.to("cuda")
+        for model in (stay, move):
+            device = model[0].weight.device
+            opts[id(model)].zero_grad()
+            (model(md.tensor(x).to(device)) ** 2).mean().backward()
+            opts[id(model)].step()
+    for entries in opts[id(move)].state.values():
+        for name, v in entries.items():
+            assert backend.device_of(v) == ("cpu" if name == "step" else "cuda")
+    for (name, a), b in zip(stay.state_dict().items(), move.state_dict().values(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12, err_msg=name)
+    # Back on the CPU, the state follows again.
+    move.to("cpu")
+    opts[id(move)].step()
+    assert all(backend.device_of(v) == "cpu" for s in opts[id(move)].state.values()
+               for v in s.values())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda p: md.optim.SGD(p, lr=0.1, momentum=0.9),
+     lambda p: md.optim.Adam(p, lr=0.01)],
+    ids=["sgd", "adam"],
+)  # fmt: skip
+def test_failed_optimizer_step_changes_nothing(make):
+    _, model = _linear_pair(np.float64)
+    params = list(model.parameters())
+    opt = make(params)
+    for _ in range(2):
+        opt.zero_grad()
+        (model(md.ones(2, 3).double().to("cuda")) ** 2).sum().backward()
+        opt.step()
+    before = opt.state_dict()
+    weights = [p.numpy().copy() for p in params]
+    params[-1].grad = params[-1].grad.to("cpu")  # the last one: the others come first
+    with pytest.raises(ValueError, match=r"params\[3\] is on 'cuda' but its grad is on 'cpu'"):
+        opt.step()
+    after = opt.state_dict()
+    assert after["step"] == before["step"]
+    for i, entries in before["state"].items():
+        for name, v in entries.items():
+            np.testing.assert_array_equal(after["state"][i][name], v, err_msg=name)
+    for p, w in zip(params, weights, strict=True):
+        np.testing.assert_array_equal(p.numpy(), w)
 
 
 def test_device_model_checkpoint_holds_host_arrays(tmp_path):

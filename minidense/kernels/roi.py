@@ -26,8 +26,9 @@ race-free and bit-for-bit deterministic. The CUDA kernels run one thread per out
 their backward passes use ``cuda.atomic.add``, so the order of the float additions (and the last
 bits of the result) may change from run to run.
 
-Boxes are always read as float64 on the CPU (a float32 box widens exactly), so the box arithmetic is
-done in float64; the feature arithmetic is done in the features' dtype.
+Boxes are always read as float64 on the CPU (a float32 box widens exactly), and the geometry helpers
+widen each coordinate with ``float()`` on both targets, so the box arithmetic is done in float64;
+the feature arithmetic is done in the features' dtype.
 """
 
 import math
@@ -105,10 +106,13 @@ def _roi_align_geometry(
     the bin is 0. ``inv_count = 1 / max(grid_h * grid_w, 1)``.
     """
     offset = 0.5 if aligned else 0.0
-    x1 = rois[k, 1] * spatial_scale
-    y1 = rois[k, 2] * spatial_scale
-    x2 = rois[k, 3] * spatial_scale
-    y2 = rois[k, 4] * spatial_scale
+    # float(): the box arithmetic in float64 whatever the boxes' dtype. Compiled code promotes a
+    # float32 box times the float64 scale anyway, but the CUDA simulator runs this as Python, where
+    # ``np.float32 * float`` stays float32 (NumPy 2) and a sample on an edge (x = -1) can flip.
+    x1 = float(rois[k, 1]) * spatial_scale
+    y1 = float(rois[k, 2]) * spatial_scale
+    x2 = float(rois[k, 3]) * spatial_scale
+    y2 = float(rois[k, 4]) * spatial_scale
     if quantize:
         # RoIWarp: snap the box to the feature grid (the quantisation RoIAlign removes).
         x1 = c_round(x1)
@@ -196,10 +200,10 @@ def _roi_pool_geometry(rois, k, spatial_scale, pooled_h, pooled_w):
     ``start = round(x1 * scale)`` and ``end = round(x2 * scale)`` with C rounding; the end is
     inclusive, so the size is ``max(end - start + 1, 1)`` cells.
     """
-    start_x = int(c_round(rois[k, 1] * spatial_scale))
-    start_y = int(c_round(rois[k, 2] * spatial_scale))
-    end_x = int(c_round(rois[k, 3] * spatial_scale))
-    end_y = int(c_round(rois[k, 4] * spatial_scale))
+    start_x = int(c_round(float(rois[k, 1]) * spatial_scale))  # float64, as in roi_align
+    start_y = int(c_round(float(rois[k, 2]) * spatial_scale))
+    end_x = int(c_round(float(rois[k, 3]) * spatial_scale))
+    end_y = int(c_round(float(rois[k, 4]) * spatial_scale))
     roi_w = max(end_x - start_x + 1, 1)
     roi_h = max(end_y - start_y + 1, 1)
     return start_y, start_x, roi_h / pooled_h, roi_w / pooled_w

@@ -164,11 +164,14 @@ class Module:
             p.grad = None
 
     def to(self, device):
-        """Move parameters and buffers to ``device`` ("cpu" or "cuda"), in place."""
+        """Move parameters (with their gradients, as PyTorch does) and buffers to ``device``
+        ("cpu" or "cuda"), in place."""
         from ..ops.shape import to_device
 
         for p in self.parameters():
             p.data = to_device(p.detach(), device).data
+            if p.grad is not None:  # else the next optimizer step would mix devices
+                p.grad = Tensor._wrap(to_device(p.grad.detach(), device).data)
         for m in self.modules():
             for name, b in m._buffers.items():
                 if b is not None:

@@ -2,7 +2,7 @@
 as a composite of reductions."""
 
 from ..autograd import Function
-from ..backend import array_module
+from ..backend import array_module, device_of
 from ..kernels import norm as K
 from ..kernels._targets import is_device_array
 from ..tensor import Tensor
@@ -90,6 +90,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                     ("running_var", running_var)):  # fmt: skip
         if v is not None and tuple(v.shape) != (C,):
             raise ValueError(f"batch_norm: {name} must have shape ({C},), got {tuple(v.shape)}")
+    _check_devices(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     xp = array_module(x.data)
     weight = xp.ones(C, dtype=x.dtype) if weight is None else weight
     bias = xp.zeros(C, dtype=x.dtype) if bias is None else bias
@@ -120,6 +121,21 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     scale = weight / array_module(running_var).sqrt(running_var + eps).astype(x.dtype)
     shift = bias - running_mean.astype(x.dtype) * scale
     return x * scale.reshape(shape) + shift.reshape(shape)
+
+
+def _check_devices(x, **named):
+    """One device for all, as every op requires (the same message), checked before the running
+    statistics are touched: a failed call must leave them as they were."""
+    devices = [("x", x.device)] + [
+        (name, device_of(v.data if isinstance(v, Tensor) else v))
+        for name, v in named.items()
+        if v is not None
+    ]
+    if len({d for _, d in devices}) > 1:
+        where = ", ".join(f"{name} on {d!r}" for name, d in devices)
+        raise ValueError(
+            f"batch_norm: all tensors must be on one device, got {where}; move them with .to()"
+        )
 
 
 def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
