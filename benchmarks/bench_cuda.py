@@ -22,6 +22,7 @@ import statistics
 import time
 
 import numpy as np
+from _common import positive_int
 from numba import config as numba_config
 from numba import cuda
 
@@ -187,7 +188,7 @@ def agree(ours, theirs, name):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=positive_int, default=10)
     parser.add_argument("--small", action="store_true", help="tiny shapes (e.g. for the simulator)")
     args = parser.parse_args(argv)
 

@@ -23,22 +23,12 @@ import sys
 import tempfile
 import time
 
-
-def _early_threads(default=2):
-    """--threads N, read before NumPy and Numba start their thread pools."""
-    for i, arg in enumerate(sys.argv):
-        if arg == "--threads" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return str(default)
-
+from _common import add_threads_argument, early_threads, positive_int
 
 if "--cold" in sys.argv:  # must happen before numba is imported
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="minidense-bench-cache-")
 # The same number of threads for everyone: Numba's pool, NumPy's BLAS and PyTorch.
-os.environ.setdefault("NUMBA_NUM_THREADS", _early_threads())
-os.environ.setdefault("OPENBLAS_NUM_THREADS", _early_threads())
+THREADS = early_threads()
 
 import numpy as np  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
@@ -252,8 +242,8 @@ def print_table(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=2, help="threads for all three")
+    parser.add_argument("--repeats", type=positive_int, default=15)
+    add_threads_argument(parser, THREADS, help="threads for all three")
     parser.add_argument("--cold", action="store_true", help="compile Numba kernels from scratch")
     args = parser.parse_args()
     if torch is not None:

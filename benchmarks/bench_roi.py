@@ -3,17 +3,18 @@
 Setting of a Faster/Mask R-CNN box head: features 2 x 256 x 50 x 50 (an 800 x 800 image at
 stride 16, so spatial_scale = 1/16), 512 random RoIs, float32. Compile time (first call) is
 reported apart from the warm time (median of repeated calls). torchvision runs in the same
-process when it is importable, with ``torch.set_num_threads(2)``.
+process when it is importable, with the same thread count (``--threads``, default 2).
 
     PYTHONPATH=. /tmp/venv-torch/bin/python benchmarks/bench_roi.py [--repeats 7] [--threads 2]
 """
 
 import argparse
-import os
 import statistics
 import time
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "2")
+from _common import add_threads_argument, early_threads, positive_int, threads_in_effect
+
+THREADS = early_threads()  # before NumPy and Numba are imported
 
 import numpy as np  # noqa: E402
 
@@ -87,8 +88,8 @@ def theirs(kind, size, kw, x, rois, grad):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=positive_int, default=7)
+    add_threads_argument(p, THREADS)
     args = p.parse_args()
     import numba
 
@@ -102,9 +103,8 @@ def main():
         have_torch = False
 
     x, rois, grad = make_inputs()
-    print(
-        f"features {x.shape} float32, {len(rois)} RoIs, spatial_scale 1/16, threads {args.threads}"
-    )
+    threads = threads_in_effect(torch if have_torch else None)
+    print(f"features {x.shape} float32, {len(rois)} RoIs, spatial_scale 1/16, {threads}")
     header = f"{'op (fwd+bwd)':<18}{'compile s':>10}{'ours ms':>10}"
     if have_torch:
         header += f"{'torchvision ms':>16}{'speed-up':>10}{'max |diff|':>12}"

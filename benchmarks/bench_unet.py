@@ -3,21 +3,25 @@ same architecture in PyTorch (when importable), in the same run, same thread cou
 
     python benchmarks/bench_unet.py [--threads 2] [--repeat 5] [--batch 4] [--size 128]
 
-Prints first-call (compile) and warm times and the ratio. PyTorch is optional and never a
-dependency of minidense.
+Prints first-call (compile) and warm times and the ratio: each warm time divided by PyTorch's
+(> 1: slower than PyTorch). PyTorch is optional and never a dependency of minidense.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
 
+from _common import add_threads_argument, early_threads, positive_int, threads_in_effect
+
+THREADS = early_threads()  # before NumPy and Numba are imported
+
 
 def parse():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeat", type=int, default=5)
+    # The first paragraph of the docstring, joined: its first line alone stops mid-sentence.
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    add_threads_argument(p, THREADS)
+    p.add_argument("--repeat", "--repeats", dest="repeat", type=positive_int, default=5)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--base", type=int, default=16)
@@ -114,8 +118,10 @@ def torch_step(args, x, y):
 
 def main():
     args = parse()
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(args.threads))
+    import numba
     import numpy as np
+
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
     rng = np.random.default_rng(0)
     x = rng.random((args.batch, 3, args.size, args.size), dtype=np.float32)
@@ -128,11 +134,13 @@ def main():
     except ImportError:
         print("(torch is not installed: only minidense is timed)", file=sys.stderr)
     shape = f"{args.batch}x3x{args.size}x{args.size}, base {args.base}, depth {args.depth}"
-    print(f"U-Net training step ({shape}), {args.threads} threads, median of {args.repeat}")
+    threads = threads_in_effect(sys.modules["torch"] if len(rows) > 1 else None)
+    print(f"U-Net training step ({shape}), {threads}, median of {args.repeat}")
     print(f"{'':<10} {'first call s':>13} {'warm s':>8} {'ratio':>7}")
-    ref = rows[-1][2]
+    ref_name, _, ref = rows[-1]
     for name, first, warm in rows:
         print(f"{name:<10} {first:>13.2f} {warm:>8.3f} {warm / ref:>6.2f}x")
+    print(f"ratio = warm time / {ref_name}'s warm time (> 1: slower than {ref_name})")
 
 
 if __name__ == "__main__":

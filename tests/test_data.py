@@ -400,3 +400,54 @@ def test_cached_renders_once_and_returns_the_same_samples():
         for a, b in zip(ta, tb, strict=True):
             np.testing.assert_array_equal(a["masks"], b["masks"])
             np.testing.assert_array_equal(a["boxes"], b["boxes"])
+
+
+def test_cached_returns_fresh_containers_around_read_only_arrays():
+    from minidense.data import Cached
+
+    ds = Cached(ShapesInstances(3, image_size=32, seed=2))
+    sample = ds[0]
+    target = sample[1]
+    boxes = target["boxes"]
+    target["boxes"] = None  # replacing an entry changes only this copy...
+    target["extra"] = 1
+    again = ds[0]
+    assert again[1]["boxes"] is boxes and "extra" not in again[1]  # ...not the cache
+    assert again is not sample and again[1] is not target
+    assert again[0] is sample[0]  # the arrays themselves are shared, and read-only
+    assert not again[1]["masks"].flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        again[1]["boxes"][0, 0] = 5
+
+    class Lists:
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            return [np.zeros(2), {"parts": [np.ones(1)]}]
+
+    cached = Cached(Lists())
+    cached[0][1]["parts"].append(7)
+    cached[0].append(8)
+    assert len(cached[0]) == 2 and len(cached[0][1]["parts"]) == 1
+
+
+def test_flips_keep_empty_boxes_empty():
+    image = np.zeros((3, 8, 8), np.float32)
+    masks = np.zeros((2, 8, 8), np.uint8)
+    masks[1, 2, 5] = 1  # the second instance is one pixel; the first is empty
+    target = {"boxes": masks_to_boxes(masks), "masks": masks}
+    np.testing.assert_array_equal(target["boxes"][0], [0, 0, 0, 0])
+    for flip in (hflip, vflip):
+        _, out = flip(image, target)
+        np.testing.assert_array_equal(out["boxes"], masks_to_boxes(out["masks"]))
+        np.testing.assert_array_equal(out["boxes"][0], [0, 0, 0, 0])
+    np.testing.assert_array_equal(hflip(image, target)[1]["boxes"][1], [2, 2, 3, 3])
+
+
+def test_instances_may_be_empty_with_a_large_min_visible_area():
+    # The docstring's promise of at least one instance holds for the default threshold only.
+    big = ShapesInstances(4, image_size=16, min_visible_area=400)
+    assert all(big[i][1]["boxes"].shape == (0, 4) for i in range(4))
+    default = ShapesInstances(20, image_size=16, size_range=(0.05, 0.1), max_shapes=6)
+    assert all(len(default[i][1]["labels"]) >= 1 for i in range(20))

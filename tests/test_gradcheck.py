@@ -171,3 +171,105 @@ def test_tolerances_are_used():
     x = f64([1.0])
     assert gradcheck(SlightlyOff.apply, [x], rtol=1e-3, atol=0)
     assert not gradcheck(SlightlyOff.apply, [x], rtol=1e-6, atol=0, raise_exception=False)
+
+
+class NanBackward(Function):
+    """x² whose backward returns NaN."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * np.nan
+
+
+def test_nan_gradients_are_mismatches():
+    x = f64([1.0, 2.0])
+    # A NaN analytic gradient, even under an enormous tolerance.
+    assert not gradcheck(NanBackward.apply, [x], raise_exception=False)
+    assert not gradcheck(NanBackward.apply, [x], atol=1e9, raise_exception=False)
+    with pytest.raises(GradcheckError, match="NaN or infinite"):
+        gradcheck(NanBackward.apply, [x])
+    # A NaN forward makes the numerical side NaN (and the analytic one too): not a pass.
+    assert not gradcheck(lambda t: t * np.nan, [f64([1.0])], raise_exception=False)
+    # An infinite gradient on both sides is not "close" either.
+    assert not gradcheck(lambda t: t * np.inf, [f64([1.0])], raise_exception=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(eps=0), "eps"),
+        (dict(eps=-1e-6), "eps"),
+        (dict(eps=float("nan")), "eps"),
+        (dict(eps=float("inf")), "eps"),
+        (dict(atol=-1), "atol"),
+        (dict(atol=float("nan")), "atol"),
+        (dict(rtol=-1e-3), "rtol"),
+        (dict(rtol=float("inf")), "rtol"),
+    ],
+)
+def test_bad_tolerances_are_refused_up_front(kwargs, name):
+    calls = []
+
+    def fn(t):
+        calls.append(1)
+        return t * t
+
+    with pytest.raises(ValueError, match=f"gradcheck: {name} must be finite"):
+        gradcheck(fn, [f64([1.0, 2.0])], raise_exception=False, **kwargs)
+    assert not calls  # refused before fn ran
+    with pytest.raises(TypeError, match="eps must be a number"):
+        gradcheck(fn, [f64([1.0])], eps="1e-6")
+    assert gradcheck(fn, [f64([1.0])], atol=0, rtol=0.01)  # zero tolerances are fine
+
+
+def test_non_leaf_inputs_are_checked_through_a_leaf_copy():
+    z = f64([1.0, 2.0])
+    w = z * 2  # not a leaf: backward would not keep its .grad
+    assert not w.is_leaf
+    assert gradcheck(lambda a: a * a, [w])
+    with pytest.raises(GradcheckError, match="input 0"):
+        gradcheck(WrongSquare.apply, [w])
+    assert z.grad is None and w.grad is None  # the graph behind w is untouched
+    np.testing.assert_array_equal(w.numpy(), [2.0, 4.0])
+
+
+def test_a_single_tensor_is_accepted_as_inputs():
+    x = f64([[1.0, 2.0], [3.0, 4.0]])
+    assert gradcheck(lambda a: a * a, x)
+    with pytest.raises(GradcheckError, match="input 0"):
+        gradcheck(WrongSquare.apply, x)
+
+
+def test_read_only_inputs_are_perturbed_on_a_copy():
+    data = np.arange(3.0)
+    data.flags.writeable = False  # as a sample from data.Cached
+    t = md.Tensor(data, requires_grad=True)
+    assert gradcheck(lambda a: a * a * a, [t])
+    with pytest.raises(GradcheckError):
+        gradcheck(WrongSquare.apply, [t])
+    np.testing.assert_array_equal(data, [0.0, 1.0, 2.0])
+
+
+def test_a_tensor_passed_twice_stays_one_tensor():
+    y = f64([1.0, 2.0])
+    assert gradcheck(lambda a, b: a * b, [y, y])
+    w = f64([1.0, 2.0]) * 1  # twice, and not a leaf: one copy serves both places
+    assert gradcheck(lambda a, b: (a * b).exp(), [w, w])
+
+
+def test_message_names_the_output_and_its_element():
+    x = md.tensor(np.ones((2, 2)), requires_grad=True)  # SplitWrong on a 2-D input
+    match = r"output element 4 \(output 1 of 2, shape \(2, 2\), element \(0, 0\)\)"
+    with pytest.raises(GradcheckError, match=match):
+        gradcheck(SplitWrong.apply, [x])
+
+
+def test_existing_gradients_are_left_as_they_were():
+    x = f64([1.0, 2.0])
+    x.grad = md.tensor(np.array([5.0, 6.0]))
+    assert gradcheck(lambda t: t * t, [x])
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0, 6.0])

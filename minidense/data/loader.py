@@ -20,7 +20,8 @@ def hflip(image: np.ndarray, target):
     """Mirror a sample left-right. ``image`` (C, H, W); ``target`` a label map (H, W) or an
     instance dict whose ``masks`` (K, H, W) and ``boxes`` (K, 4) are flipped consistently:
     a box ``(x1, y1, x2, y2)`` becomes ``(W - x2, y1, W - x1, y2)`` (exclusive x2, so a box
-    around the last column 0..1 of a W = 8 image, (0, 0, 1, 1), maps to (7, 0, 8, 1))."""
+    around the last column 0..1 of a W = 8 image, (0, 0, 1, 1), maps to (7, 0, 8, 1)). An empty
+    box ``(0, 0, 0, 0)`` (what :func:`masks_to_boxes` gives an empty mask) stays ``(0, 0, 0, 0)``."""
     return _flip(image, target, axis=-1)
 
 
@@ -54,7 +55,9 @@ def _flip(image, target, axis):
             boxes = np.array(target["boxes"], copy=True)
             size = image.shape[axis]
             lo, hi = (0, 2) if axis == -1 else (1, 3)  # x columns or y columns of (x1, y1, x2, y2)
+            empty = ~boxes.any(axis=-1)  # (0, 0, 0, 0) marks an empty mask: keep it so
             boxes[:, [lo, hi]] = size - boxes[:, [hi, lo]]
+            boxes[empty] = 0
             out["boxes"] = boxes
         return image, out
     if target is None:
@@ -210,7 +213,9 @@ class Cached:
     """``dataset`` with each sample rendered once and kept: procedural datasets draw a sample on
     every access, which a many-epoch run would repeat for nothing. The kept arrays are made
     read-only, so an augmentation that tried to change one in place fails loudly instead of
-    corrupting later epochs (the DataLoader's flips copy). Attributes read through, as Subset's.
+    corrupting later epochs (the DataLoader's flips copy). Each access returns fresh containers
+    (tuples, lists, dicts: shallow copies around the same read-only arrays), so replacing an entry,
+    ``target["boxes"] = ...``, changes only the caller's copy. Attributes read through, as Subset's.
     """
 
     def __init__(self, dataset):
@@ -227,7 +232,7 @@ class Cached:
         i %= len(self)
         if i not in self._samples:
             self._samples[i] = _frozen(self.dataset[i])
-        return self._samples[i]
+        return _fresh_containers(self._samples[i])
 
     def __getattr__(self, name):
         if name.startswith("__") or name in ("dataset", "_samples"):
@@ -246,7 +251,18 @@ def _frozen(sample):
     if isinstance(sample, dict):
         return {k: _frozen(v) for k, v in sample.items()}
     if isinstance(sample, tuple | list):
-        return type(sample)(_frozen(v) for v in sample)
+        items = [_frozen(v) for v in sample]
+        return type(sample)(*items) if hasattr(sample, "_fields") else type(sample)(items)
+    return sample
+
+
+def _fresh_containers(sample):
+    """A copy of the tuples, lists and dicts in ``sample``, holding the very same arrays."""
+    if isinstance(sample, dict):
+        return {k: _fresh_containers(v) for k, v in sample.items()}
+    if isinstance(sample, tuple | list):
+        items = [_fresh_containers(v) for v in sample]
+        return type(sample)(*items) if hasattr(sample, "_fields") else type(sample)(items)
     return sample
 
 

@@ -90,8 +90,10 @@ def random_scene(
     max_shapes: int,
     size_range: tuple[float, float],
 ) -> tuple[np.ndarray, list[Shape]]:
-    """Draw a background colour (3,) and ``min_shapes..max_shapes`` random shapes that lie inside
-    the image. Radii are ``size_range`` fractions of ``image_size`` (at least 4 px)."""
+    """Draw a background colour (3,) and ``min_shapes..max_shapes`` random shapes. Radii are
+    ``size_range`` fractions of ``image_size`` (at least 4 px), then x1.2 for triangles and x0.85
+    for squares. Shapes lie inside the image, except triangles whose radius exceeds
+    ``image_size / 2`` (``size_range[1]`` above 0.5 / 1.2 ~ 0.42): those are centred and clipped."""
     background = rng.uniform(0.0, 1.0, size=3)
     count = int(rng.integers(min_shapes, max_shapes + 1))
     shapes = []
@@ -105,7 +107,9 @@ def random_scene(
         if kind == "square":
             radius *= 0.85
         # radius bounds every kind (square half-side, circle radius, triangle circumradius),
-        # so centres in [e, size - e] keep the whole shape inside the image.
+        # so centres in [e, size - e] keep the whole shape inside the image while radius <=
+        # size / 2. Only a triangle can be larger (x1.2 with size_range[1] > 0.5 / 1.2 ~ 0.42):
+        # e is capped, so it is centred and its corners are clipped by the image border.
         e = min(radius, image_size / 2)
         cx, cy = rng.uniform(e, image_size - e, size=2)
         # Keep the shape visible against the background: redraw colours that are too close.
@@ -279,8 +283,10 @@ class ShapesInstances(_ShapesBase):
     - ``masks`` uint8 (K, H, W): visible masks, pairwise disjoint.
 
     Shapes whose visible area is below ``min_visible_area`` pixels (hidden by later ones) are
-    dropped. The last shape is never occluded and is large enough to stay, so every image with
-    ``min_shapes >= 1`` has at least one instance. ``num_classes`` counts the background.
+    dropped. The last shape is never occluded, and the smallest shape a scene can hold covers
+    about 25 pixels, so with the default ``min_visible_area=20`` every image with
+    ``min_shapes >= 1`` has at least one instance; a larger ``min_visible_area`` can leave an
+    image with none (K = 0, boxes (0, 4)). ``num_classes`` counts the background.
     """
 
     def __init__(

@@ -2,13 +2,26 @@
 
 import numpy as np
 
-from .segmentation import PALETTE, _figure, _save, to_rgb
+from .segmentation import (
+    PALETTE,
+    _check_images,
+    _check_same_length,
+    _closed_on_error,
+    _figure,
+    _int_labels,
+    _save,
+    to_rgb,
+)
 
 
 def draw_instances(ax, image, boxes, labels, masks=None, scores=None, class_names=None, alpha=0.45):
-    """Draw one image's instances on a matplotlib axis."""
+    """Draw one image's instances on a matplotlib axis.
+
+    ``labels`` are class indices (whole-number floats are accepted, as some models return them).
+    """
     from matplotlib.patches import Rectangle
 
+    labels = _int_labels(labels)
     rgb = to_rgb(image).copy()
     if masks is not None:
         for m, lab in zip(masks, labels, strict=True):
@@ -37,22 +50,28 @@ def plot_detections(images, predictions, targets=None, class_names=None, path=No
     """
     if not 0 <= score_thresh <= 1:
         raise ValueError(f"score_thresh must be in [0, 1], got {score_thresh!r}")
-    cols = 2 if targets is not None else 1
-    fig, axes = _figure(len(images), cols, scale=3)
-    for i, image in enumerate(images):
-        p = predictions[i]
-        if p.get("scores") is not None:
-            keep = np.asarray(p["scores"]) >= score_thresh
-            p = {k: (np.asarray(v)[keep] if k in ("boxes", "labels", "masks", "scores") else v)
-                 for k, v in p.items()}  # fmt: skip
-        if targets is not None:
-            t = targets[i]
-            draw_instances(axes[i, 0], image, t["boxes"], t["labels"], t.get("masks"),
-                           class_names=class_names)  # fmt: skip
-        draw_instances(axes[i, cols - 1], image, p["boxes"], p["labels"], p.get("masks"),
-                       p.get("scores"), class_names)  # fmt: skip
+    n = len(images)
+    _check_images(n)
+    _check_same_length(n, predictions=predictions)
     if targets is not None:
-        axes[0, 0].set_title("ground truth")
-    axes[0, cols - 1].set_title("prediction")
-    fig.tight_layout()
-    return _save(fig, path)
+        _check_same_length(n, targets=targets)
+    cols = 2 if targets is not None else 1
+    fig, axes = _figure(n, cols, scale=3)
+    with _closed_on_error(fig):
+        for i, image in enumerate(images):
+            p = predictions[i]
+            if p.get("scores") is not None:
+                keep = np.asarray(p["scores"]) >= score_thresh
+                p = {k: (np.asarray(v)[keep] if k in ("boxes", "labels", "masks", "scores") else v)
+                     for k, v in p.items()}  # fmt: skip
+            if targets is not None:
+                t = targets[i]
+                draw_instances(axes[i, 0], image, t["boxes"], t["labels"], t.get("masks"),
+                               class_names=class_names)  # fmt: skip
+            draw_instances(axes[i, cols - 1], image, p["boxes"], p["labels"], p.get("masks"),
+                           p.get("scores"), class_names)  # fmt: skip
+        if targets is not None:
+            axes[0, 0].set_title("ground truth")
+        axes[0, cols - 1].set_title("prediction")
+        fig.tight_layout()
+        return _save(fig, path)

@@ -1,0 +1,57 @@
+"""What the benchmark scripts share: thread counts set early, and argparse helpers.
+
+The scripts are run as ``python benchmarks/bench_x.py``, so this folder is on ``sys.path`` and
+``from _common import ...`` works. This module imports only the standard library: a script
+imports it and calls :func:`early_threads` *before* it imports NumPy or Numba, whose thread pools
+read NUMBA_NUM_THREADS / OPENBLAS_NUM_THREADS once, when they start.
+"""
+
+import argparse
+import os
+import sys
+
+
+def early_threads(default=2):
+    """Set the thread count of Numba's pool and NumPy's BLAS before either starts its pool.
+
+    ``--threads N`` on the command line wins over NUMBA_NUM_THREADS / OPENBLAS_NUM_THREADS from
+    the environment, which win over ``default``. Returns the count to use (PyTorch's too).
+    """
+    for i, arg in enumerate(sys.argv):
+        value = sys.argv[i + 1] if arg == "--threads" and i + 1 < len(sys.argv) else None
+        if arg.startswith("--threads="):
+            value = arg.split("=", 1)[1]
+        if value is not None and value.isdigit() and int(value) > 0:  # else argparse complains
+            os.environ["NUMBA_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = value
+            return int(value)
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(default))
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", os.environ["NUMBA_NUM_THREADS"])
+    value = os.environ["NUMBA_NUM_THREADS"]
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+def positive_int(text):
+    """argparse type: an int >= 1 (0 repeats would leave nothing to take the median of)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def add_threads_argument(parser, default, help="Numba, OpenBLAS and PyTorch alike"):
+    """``--threads N`` (a positive int; ``default`` is what :func:`early_threads` returned)."""
+    parser.add_argument("--threads", type=positive_int, default=default, help=help)
+
+
+def threads_in_effect(torch=None):
+    """``numba threads=N BLAS threads=M[ torch threads=K]``: the counts the run really uses."""
+    import numba
+
+    text = (
+        f"numba threads={numba.get_num_threads()} "
+        f"BLAS threads={os.environ.get('OPENBLAS_NUM_THREADS')}"
+    )
+    return text + (f" torch threads={torch.get_num_threads()}" if torch is not None else "")
