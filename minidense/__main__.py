@@ -147,10 +147,11 @@ def build_parser():
     tm.add_argument("--mask-loss", choices=("sigmoid", "softmax"), default="sigmoid")
     tm.add_argument(
         "--preset",
-        choices=("fast", "quick", "default", "ablation", "ablation-quick"),
+        choices=("fast", "quick", "default", "ablation", "ablation-c4", "ablation-quick"),
         default=None,
         help="data and schedule size (default: 'default', or 'fast' with MINIDENSE_FAST=1); "
-        "'ablation' and 'ablation-quick' train one variant of the full or quick ablation",
+        "'ablation', 'ablation-c4' and 'ablation-quick' train one variant of the full, full-c4 "
+        "or quick ablation",
     )
     tm.add_argument("--epochs", type=_non_negative, default=None)
     tm.add_argument("--lr", type=_positive_float, default=None,
@@ -167,10 +168,11 @@ def build_parser():
     )
     ab.add_argument(
         "--preset",
-        choices=("tiny", "quick", "full"),
+        choices=("tiny", "quick", "full", "full-c4"),
         default="quick",
         help="tiny: a smoke test of the pipeline (the 'fast' training preset, one seed); "
-        "quick: minutes, one seed; full: longer training, three seeds",
+        "quick: minutes, one seed; full: longer training, three seeds; full-c4: full with the "
+        "paper's C4 head at stride 16 (its stride-16 variants cost about 4.5x)",
     )
     ab.add_argument("--seeds", type=_positive, default=None, help="seeds per variant")
     ab.add_argument("--strides", type=int, nargs="+", choices=(16, 32), default=[16, 32])

@@ -222,6 +222,21 @@ def test_full_preset_trains_larger_objects_with_matching_anchors():
         assert t["model"] == {"anchor_sizes": (size // 4, size // 2, size)}
 
 
+def test_full_c4_preset_is_the_full_one_with_the_c4_head():
+    from minidense.experiments.maskrcnn import preset
+
+    assert A.PRESETS["full-c4"] == ("ablation-c4", 3)
+    full, c4 = preset("ablation"), preset("ablation-c4")
+    assert c4["model"] == dict(full["model"], c4_head=True)
+    assert {k: v for k, v in c4.items() if k != "model"} == {
+        k: v for k, v in full.items() if k != "model"
+    }
+    # So the full ablation's stride-32 records are full-c4's too (c4_head leaves stride 32 alone).
+    for v in A.variants():
+        same = A.settings_of(c4, v) == A.settings_of(full, v)
+        assert same == (v.stride == 32)
+
+
 def test_tiny_preset_really_trains(tmp_path):
     # One real run of the smallest preset: the wiring to train_maskrcnn and COCO AP is exercised.
     report = A.run_ablation("tiny", seeds=1, strides=(16,), out=str(tmp_path), progress=False,

@@ -26,6 +26,7 @@ PRESETS = {
     "tiny": ("fast", 1),  # the tests' orchestration check
     "quick": ("ablation-quick", 1),  # 96 px, 8 epochs a variant
     "full": ("ablation", 3),  # 128 px, 10 epochs (AdamW lr 1e-3); both: objects of 0.4-0.8 image
+    "full-c4": ("ablation-c4", 3),  # full, with the paper's C4 head at stride 16
 }
 METRICS = ("AP", "AP50", "AP75")
 # He et al., ICCV 2017, Table 2c/2b (ResNet-50-C5 for the poolers; C4 for the mask loss).
