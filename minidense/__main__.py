@@ -172,7 +172,7 @@ def build_parser():
         default="quick",
         help="tiny: a smoke test of the pipeline (the 'fast' training preset, one seed); "
         "quick: minutes, one seed; full: longer training, three seeds; full-c4: full with the "
-        "paper's C4 head at stride 16 (its stride-16 variants cost about 4.5x)",
+        "paper's C4 head at stride 16 (its stride-16 variants cost about 4x)",
     )
     ab.add_argument("--seeds", type=_positive, default=None, help="seeds per variant")
     ab.add_argument("--strides", type=int, nargs="+", choices=(16, 32), default=[16, 32])
