@@ -413,4 +413,7 @@ def test_readme_quotes_the_measured_maskrcnn_figures():
     row = next(line for line in readme.splitlines() if line.startswith("| `train-maskrcnn"))
     ap, ap50 = re.search(r"mask AP ([\d.]+), AP50 ([\d.]+)", row).groups()
     assert f"**mask {ap} / AP50 {ap50} /" in bench
-    assert "`ablate [--preset tiny\\|quick\\|full]" in readme
+    # ... and its ablate row names every ablation preset.
+    from minidense.experiments.ablation import PRESETS
+
+    assert "`ablate [--preset " + "\\|".join(PRESETS) + "]" in readme
