@@ -299,6 +299,18 @@ def test_predicted_soft_masks_threshold_where_the_class_wins(mask_loss):
         assert p[2, 2, 0] < 0.5 < probs[2, 0]
 
 
+def _head_inputs(seed):
+    """float64 features (1, 2, 4, 4), two RoIs at stride 16, their labels and (2, 8, 8) mask
+    targets. Distinct feature values: RoIPool's max has no ties, so its gradient is well defined."""
+    rng = np.random.default_rng(seed)
+    feats = md.tensor((rng.permutation(32) + rng.uniform(0.1, 0.9, 32)).reshape(1, 2, 4, 4) / 32,
+                      requires_grad=True)  # fmt: skip
+    rois = np.array([[0, 3.3, 5.1, 40.7, 50.2], [0, 20.5, 10.2, 60.1, 33.3]])  # stride 16 → 4×4
+    labels = np.array([1, 2])
+    target = (rng.uniform(size=(2, 8, 8)) > 0.5).astype(np.float64)
+    return feats, rois, labels, target
+
+
 @pytest.mark.parametrize("pooler", ["roipool", "roiwarp", "roialign"])
 @pytest.mark.parametrize("mask_loss", ["sigmoid", "softmax"])
 def test_gradcheck_pool_maskhead_loss(pooler, mask_loss):
@@ -307,13 +319,7 @@ def test_gradcheck_pool_maskhead_loss(pooler, mask_loss):
     md.manual_seed(0)
     head = MaskHead(2, cfg.mask_channels, cfg.mask_convs, cfg.num_classes).double()
     roi_heads = RoIHeads(cfg, 2)
-    rng = np.random.default_rng(2)
-    # Distinct values: RoIPool's max has no ties, so its gradient is well defined.
-    feats = md.tensor((rng.permutation(32) + rng.uniform(0.1, 0.9, 32)).reshape(1, 2, 4, 4) / 32,
-                      requires_grad=True)  # fmt: skip
-    rois = np.array([[0, 3.3, 5.1, 40.7, 50.2], [0, 20.5, 10.2, 60.1, 33.3]])  # stride 16 → 4×4
-    labels = np.array([1, 2])
-    target = (rng.uniform(size=(2, 8, 8)) > 0.5).astype(np.float64)
+    feats, rois, labels, target = _head_inputs(seed=2)
 
     def loss(f):
         logits = head(pool_features(f, rois, cfg.mask_pool, cfg))
@@ -565,12 +571,7 @@ def test_c4_head_shapes_and_gradcheck(pooler):
                          mask_channels=2, widths=(2, 2, 2, 2, 3))  # fmt: skip
     md.manual_seed(0)
     heads = RoIHeads(cfg, 2).double()
-    rng = np.random.default_rng(3)
-    feats = md.tensor((rng.permutation(32) + rng.uniform(0.1, 0.9, 32)).reshape(1, 2, 4, 4) / 32,
-                      requires_grad=True)  # fmt: skip
-    rois = np.array([[0, 3.3, 5.1, 40.7, 50.2], [0, 20.5, 10.2, 60.1, 33.3]])  # stride 16 → 4×4
-    labels = np.array([1, 2])
-    target = (rng.uniform(size=(2, 8, 8)) > 0.5).astype(np.float64)
+    feats, rois, labels, target = _head_inputs(seed=3)
     w = heads.res5.convs[0].weight
 
     def loss(f, weight):  # gradcheck perturbs the stage's weight in place

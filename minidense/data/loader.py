@@ -243,27 +243,31 @@ class Cached:
         return f"Cached({self.dataset!r})"
 
 
+def _rebuilt(sample, leaf):
+    """``sample`` with its tuples, lists and dicts rebuilt (namedtuples too) around ``leaf(x)``
+    of everything else."""
+    if isinstance(sample, dict):
+        return {k: _rebuilt(v, leaf) for k, v in sample.items()}
+    if isinstance(sample, tuple | list):
+        items = [_rebuilt(v, leaf) for v in sample]
+        return type(sample)(*items) if hasattr(sample, "_fields") else type(sample)(items)
+    return leaf(sample)
+
+
+def _read_only(x):
+    if isinstance(x, np.ndarray):
+        x.flags.writeable = False
+    return x
+
+
 def _frozen(sample):
     """The sample with every array in it made read-only (tuples, lists and dicts walked)."""
-    if isinstance(sample, np.ndarray):
-        sample.flags.writeable = False
-        return sample
-    if isinstance(sample, dict):
-        return {k: _frozen(v) for k, v in sample.items()}
-    if isinstance(sample, tuple | list):
-        items = [_frozen(v) for v in sample]
-        return type(sample)(*items) if hasattr(sample, "_fields") else type(sample)(items)
-    return sample
+    return _rebuilt(sample, _read_only)
 
 
 def _fresh_containers(sample):
     """A copy of the tuples, lists and dicts in ``sample``, holding the very same arrays."""
-    if isinstance(sample, dict):
-        return {k: _fresh_containers(v) for k, v in sample.items()}
-    if isinstance(sample, tuple | list):
-        items = [_fresh_containers(v) for v in sample]
-        return type(sample)(*items) if hasattr(sample, "_fields") else type(sample)(items)
-    return sample
+    return _rebuilt(sample, lambda x: x)
 
 
 def random_split(dataset, lengths: Sequence, seed: int = 0) -> list[Subset]:
