@@ -91,6 +91,19 @@ def _cmd_ablate(args):
     print(f"\nresults.json, results.csv, report.txt and ablation.png are in {args.out}/")
 
 
+def _cmd_notebooks(args):
+    from .course import write_instructor_edition, write_student_edition
+
+    if args.student:
+        written = write_student_edition(args.student, args.source, args.force)
+        print(f"the student edition of {len(written)} notebooks (answers removed, checks kept) "
+              f"is in {args.student}/")  # fmt: skip
+    else:
+        written = write_instructor_edition(args.instructor, args.source, args.force)
+        print(f"an nbgrader course folder with {len(written)} notebooks (solutions included) is in "
+              f"{args.instructor}/: run `nbgrader generate_assignment NAME` there")  # fmt: skip
+
+
 def _resume_hint(args):
     """What a train-* command says on Ctrl-C: resume if an epoch completed, else start again."""
     if os.path.exists(os.path.join(args.out, _RUN_FILES[0])):
@@ -180,6 +193,22 @@ def build_parser():
     ab.set_defaults(
         func=_cmd_ablate, on_interrupt=": rerun the same command: finished variants are kept"
     )
+
+    nb = sub.add_parser(
+        "notebooks",
+        allow_abbrev=False,
+        help="write the course notebooks for students (answers removed) or instructors (nbgrader)",
+    )
+    edition = nb.add_mutually_exclusive_group(required=True)
+    edition.add_argument("--student", metavar="DIR",
+                         help="write the student edition: answers removed, checks kept, no outputs")  # fmt: skip
+    edition.add_argument("--instructor", metavar="DIR",
+                         help="write an nbgrader course folder (source/NAME/NAME.ipynb, with solutions)")  # fmt: skip
+    nb.add_argument("--source", metavar="DIR", default=None,
+                    help="the notebooks to read (default: the repository's notebooks/)")  # fmt: skip
+    nb.add_argument("--force", action="store_true",
+                    help="overwrite notebooks already in DIR (answers saved there are lost)")  # fmt: skip
+    nb.set_defaults(func=_cmd_notebooks, on_interrupt="")
     return parser
 
 

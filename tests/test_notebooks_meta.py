@@ -153,15 +153,36 @@ def test_imports_the_library_and_redefines_none_of_it(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_exercises_check_their_answers(path):
-    """2-3 exercises, each with a solution in its cell and an assert that checks it."""
-    exercises = [s for s in map(_source, _cells(load(path), "code")) if "# solution" in s]
-    assert 2 <= len(exercises) <= 3, f"{path.name}: {len(exercises)} exercise cells"
-    for s in exercises:
-        after = s.split("# solution", 1)[1]
-        assert any(isinstance(n, ast.Assert) for n in ast.walk(_parse(after))), (
-            f"{path.name}: an exercise cell has no assert after its solution"
-        )
+def test_exercises_are_graded_answer_and_check_pairs(path):
+    """3-4 exercises, each an answer cell (its solution between nbgrader's BEGIN/END SOLUTION
+    markers) and then a graded, locked check cell whose asserts test a name the answer defines."""
+    nb = load(path)
+    cells = _cells(nb, "code")
+    answers = [c for c in cells if c["metadata"].get("nbgrader", {}).get("solution")]
+    checks = [c for c in cells if c["metadata"].get("nbgrader", {}).get("grade")]
+    assert 3 <= len(answers) == len(checks) <= 4, f"{path.name}: {len(answers)} exercises"
+    ids = [
+        c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"] if "nbgrader" in c["metadata"]
+    ]
+    assert len(ids) == len(set(ids)), f"{path.name}: duplicate nbgrader grade_ids"
+    for answer in answers:
+        check = cells[cells.index(answer) + 1]
+        assert check in checks, f"{path.name}: an answer cell is not followed by its check cell"
+        meta = check["metadata"]["nbgrader"]
+        assert meta["points"] > 0 and meta["locked"] and not meta["solution"]
+        src = _source(answer)
+        assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src
+        assert "# solution" not in src.lower().replace("### begin solution", "")
+        solution = src.split("### BEGIN SOLUTION", 1)[1].split("### END SOLUTION", 1)[0]
+        defined = {n.id for n in ast.walk(_parse(solution)) if isinstance(n, ast.Name)} | {
+            n.name
+            for n in ast.walk(_parse(solution))
+            if isinstance(n, ast.FunctionDef | ast.ClassDef)
+        }
+        tree = _parse(_source(check))
+        assert any(isinstance(n, ast.Assert) for n in ast.walk(tree)), f"{path.name}: no assert"
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        assert used & defined, f"{path.name}: a check cell uses nothing its answer defines"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

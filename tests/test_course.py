@@ -1,0 +1,198 @@
+"""The course's two editions, and notebooks whose numbers are computed, not written in.
+
+- The student edition removes every solution, keeps every check, and every check fails when the
+  notebook is run unanswered (each student notebook is executed here, in fast mode).
+- It is what nbgrader's own ClearSolutions/ClearHiddenTests give, and nbgrader's tools accept the
+  instructor edition: ``generate_assignment`` and ``autograde`` grade an unanswered submission 0
+  and a solved one full marks.
+"""
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from minidense import course
+from minidense.__main__ import main
+
+NOTEBOOKS = course.course_notebooks()
+HAVE_NBGRADER = importlib.util.find_spec("nbgrader") is not None
+NO_NBGRADER = "nbgrader is not installed (pip install -e '.[course]')"
+
+
+def _solution_lines(cell):
+    """The lines of an answer cell's solution region that say something (no comments)."""
+    region = cell.source.split("### BEGIN SOLUTION", 1)[1].split("### END SOLUTION", 1)[0]
+    return [
+        s.strip()
+        for s in region.splitlines()
+        if len(s.strip()) > 12 and not s.strip().startswith("#")
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_edition_removes_every_solution_and_keeps_every_check(path):
+    source = nbformat.read(path, as_version=4)
+    student = course.student_notebook(source)
+    text = nbformat.writes(student)
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    # A solution line may stand elsewhere in the lesson too (say, ``@staticmethod``): only lines
+    # found nowhere else would give an answer away.
+    elsewhere = "\n".join(c.source for c in source.cells if not course.is_answer(c))
+    pairs_in, pairs_out = course.exercises(source), course.exercises(student)
+    assert len(pairs_in) == len(pairs_out) >= 3
+    for (answer, check), (stub, kept) in zip(pairs_in, pairs_out, strict=True):
+        assert kept.source == check.source and kept.metadata == check.metadata
+        assert stub.source.endswith(course.CODE_STUB)
+        for line in _solution_lines(answer):
+            assert line in elsewhere or line not in text, (
+                f"{path.name}: the student edition still holds {line!r}"
+            )
+    assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
+    assert source.cells[0].source == student.cells[0].source  # everything else is kept
+
+
+@pytest.mark.skipif(not HAVE_NBGRADER, reason=NO_NBGRADER)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_edition_is_what_nbgrader_writes(path):
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    nb = nbformat.read(path, as_version=4)
+    theirs, resources = ClearSolutions().preprocess(nbformat.reads(nbformat.writes(nb), 4), {})
+    theirs, _ = ClearHiddenTests().preprocess(theirs, resources)
+    ours = course.student_notebook(nb)
+    assert [c.source for c in ours.cells] == [c.source for c in theirs.cells]
+
+
+def test_solution_markers_must_pair_and_stand_in_answer_cells():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1\n### BEGIN SOLUTION\ny = 2")]
+    nb.cells[0].metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "a"}
+    with pytest.raises(ValueError, match="without 'END SOLUTION'"):
+        course.student_notebook(nb)
+    nb.cells = [nbformat.v4.new_code_cell("### BEGIN SOLUTION\ny = 2\n### END SOLUTION")]
+    with pytest.raises(ValueError, match="not marked as an answer cell"):
+        course.student_notebook(nb)
+    nb.cells[0].metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "a"}
+    assert course.student_notebook(nb).cells[0].source == course.CODE_STUB
+
+
+def test_cli_writes_both_editions_and_never_overwrites_unasked(tmp_path, capsys):
+    student, instructor = tmp_path / "student", tmp_path / "instructor"
+    assert main(["notebooks", "--student", str(student)]) == 0
+    assert sorted(p.name for p in student.iterdir()) == [p.name for p in NOTEBOOKS]
+    assert main(["notebooks", "--instructor", str(instructor)]) == 0
+    for p in NOTEBOOKS:
+        copied = nbformat.read(instructor / "source" / p.stem / p.name, as_version=4)
+        assert [c.source for c in copied.cells] == [
+            c.source for c in nbformat.read(p, as_version=4).cells
+        ]
+    assert "course_id" in (instructor / "nbgrader_config.py").read_text()
+
+    answered = student / NOTEBOOKS[0].name
+    answered.write_text(answered.read_text().replace("NotImplementedError", "my answer"))
+    capsys.readouterr()
+    assert main(["notebooks", "--student", str(student)]) == 2  # a student's work is kept
+    assert "--force" in capsys.readouterr().err and "my answer" in answered.read_text()
+    assert main(["notebooks", "--student", str(student), "--force"]) == 0
+    assert "my answer" not in answered.read_text()
+
+    assert (
+        main(["notebooks", "--student", str(tmp_path / "x"), "--source", str(tmp_path / "none")])
+        == 2
+    )
+    assert "no notebook folder" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("")
+    assert main(["notebooks", "--student", str(tmp_path / "afile")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # one edition at a time
+        main(["notebooks", "--student", "a", "--instructor", "b"])
+
+
+# --------------------------------------------------------------------------------------------
+# The student edition, executed unanswered (fast mode, as conftest.py sets for the kernels)
+# --------------------------------------------------------------------------------------------
+def _execute_student_edition(path, tmp_dir):
+    from nbclient import NotebookClient
+
+    nb = course.student_notebook(nbformat.read(path, as_version=4))
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_dir)}})  # fmt: skip
+    client.execute()
+    return nb
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    cache = {}
+
+    def run(path):
+        if path.stem not in cache:
+            cache[path.stem] = _execute_student_edition(path, tmp_path_factory.mktemp(path.stem))
+        return cache[path.stem]
+
+    return run
+
+
+def _text(cell):
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream")
+
+
+def _errors(cell):
+    return [o for o in cell.get("outputs", []) if o.output_type == "error"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_check_fails_when_unanswered(path, executed):
+    nb = executed(path)
+    first_answer = min(nb.cells.index(a) for a, _ in course.exercises(nb))
+    for cell in nb.cells[:first_answer]:  # the lesson itself runs cleanly
+        assert not _errors(cell), f"{path.name}: a lesson cell failed: {_errors(cell)}"
+    for answer, check in course.exercises(nb):
+        assert [e.ename for e in _errors(answer)] == ["NotImplementedError"]
+        assert _errors(check), f"{path.name}: {check.metadata.nbgrader.grade_id} passed unanswered"
+
+
+# --------------------------------------------------------------------------------------------
+# nbgrader's own tools on the instructor edition
+# --------------------------------------------------------------------------------------------
+def _nbgrader(course_dir, *args):
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+@pytest.mark.skipif(not HAVE_NBGRADER, reason=NO_NBGRADER)
+def test_nbgrader_generates_and_autogrades_an_assignment(tmp_path):
+    from nbgrader.api import Gradebook
+
+    name = "03_upsampling"  # the quickest notebook to execute
+    course.write_instructor_edition(tmp_path)
+    _nbgrader(tmp_path, "generate_assignment", name)
+    release = tmp_path / "release" / name / f"{name}.ipynb"
+    source = tmp_path / "source" / name / f"{name}.ipynb"
+    for student, submission in (("unanswered", release), ("solved", source)):
+        target = tmp_path / "submitted" / student / name
+        target.mkdir(parents=True)
+        shutil.copy(submission, target / f"{name}.ipynb")
+    _nbgrader(tmp_path, "autograde", name)
+    points = sum(c.metadata.nbgrader.get("points", 0)
+                 for c in nbformat.read(source, as_version=4).cells if course.is_check(c))  # fmt: skip
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
+        unanswered = gb.find_submission(name, "unanswered")
+        solved = gb.find_submission(name, "solved")
+        assert (unanswered.score, unanswered.max_score) == (0, points)
+        assert (solved.score, solved.max_score) == (points, points)
+    assert [c.source for c in nbformat.read(release, as_version=4).cells] == [
+        c.source for c in course.student_notebook(nbformat.read(source, as_version=4)).cells
+    ]
+
+
+def test_notebook_paths_are_the_course():
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
+    assert all(isinstance(p, Path) for p in NOTEBOOKS)
