@@ -5,9 +5,13 @@
 - It is what nbgrader's own ClearSolutions/ClearHiddenTests give, and nbgrader's tools accept the
   instructor edition: ``generate_assignment`` and ``autograde`` grade an unanswered submission 0
   and a solved one full marks.
+- The U-Net notebook prints what the library computed: the executed copy shifts
+  the mIoU the library returns by a known amount, and the printed numbers must move with it.
 """
 
 import importlib.util
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -116,10 +120,34 @@ def test_cli_writes_both_editions_and_never_overwrites_unasked(tmp_path, capsys)
 # --------------------------------------------------------------------------------------------
 # The student edition, executed unanswered (fast mode, as conftest.py sets for the kernels)
 # --------------------------------------------------------------------------------------------
+SHIFT = 0.0375  # added to every metric the library computes, in the executed copies below
+
+# Cells run before the notebook's own (so its imports already see them): every evaluation the
+# training functions return, and the shipped ablation records, move by SHIFT.
+SHIFT_CELLS = {
+    "04_unet_segmentation": f"""
+import minidense.experiments.segmentation as _seg
+_real_evaluate = _seg.evaluate
+_seg.evaluate = lambda *a, **k: (lambda r: (r[0] + {SHIFT}, *r[1:]))(_real_evaluate(*a, **k))
+""",
+}
+# Cells run after the notebook: what the library computes, unshifted, for the same runs.
+AUDIT_CELLS = {
+    "04_unet_segmentation": """
+import json
+_miou = _real_evaluate(result["model"], ShapesSemantic(N_TEST, image_size=SIZE, seed=10_000, **SHAPES))[0]
+print("AUDIT", json.dumps({"mIoU": _miou}))
+""",
+}
+
+
 def _execute_student_edition(path, tmp_dir):
     from nbclient import NotebookClient
 
     nb = course.student_notebook(nbformat.read(path, as_version=4))
+    if path.stem in SHIFT_CELLS:
+        nb.cells.insert(0, nbformat.v4.new_code_cell(SHIFT_CELLS[path.stem]))
+        nb.cells.append(nbformat.v4.new_code_cell(AUDIT_CELLS[path.stem]))
     client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(tmp_dir)}})  # fmt: skip
     client.execute()
@@ -155,6 +183,24 @@ def test_every_check_fails_when_unanswered(path, executed):
     for answer, check in course.exercises(nb):
         assert [e.ename for e in _errors(answer)] == ["NotImplementedError"]
         assert _errors(check), f"{path.name}: {check.metadata.nbgrader.grade_id} passed unanswered"
+
+
+def _audit(nb):
+    return json.loads(_text(nb.cells[-1]).split("AUDIT", 1)[1])
+
+
+def test_unet_notebook_prints_the_miou_it_computed(executed):
+    nb = executed(NOTEBOOKS[3])
+    printed = [float(m) for c in nb.cells for m in re.findall(r"held-out mIoU (\d\.\d+)", _text(c))]
+    assert printed, "the U-Net notebook printed no held-out mIoU"
+    assert printed[0] == pytest.approx(_audit(nb)["mIoU"] + SHIFT, abs=5e-4)
+
+
+def test_notebooks_read_measured_results_from_the_shipped_records():
+    sources = {p.stem: nbformat.read(p, as_version=4) for p in NOTEBOOKS}
+    code = lambda stem: "\n".join(c.source for c in sources[stem].cells if c.cell_type == "code")  # noqa: E731
+    assert "measured_decoders()" in code("04_unet_segmentation")
+    assert "summarise_decoders(runs)" in code("04_unet_segmentation")
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .maskrcnn import preset as training_preset
 from .maskrcnn import train_maskrcnn
+from .records import load_record
 from .training import as_saved, fast_mode, prepare_out_dir
 
 PRESETS = {
@@ -175,6 +176,14 @@ def summarise(records):
     gains = _per_seed_gains(records)
     directions = _directions(rows, gains)
     return Report(rows, directions, _format(rows, directions), gains)
+
+
+def measured_report(name="ablation_full"):
+    """``(Report, about)`` of an ablation run shipped with minidense (``records/NAME.json``):
+    the tables, chart and directions of a full run, without the wait; ``about`` says how it was
+    measured and reproduced."""
+    record = load_record(name)
+    return summarise(record["runs"]), record["about"]
 
 
 def _align_and_pool(stride):

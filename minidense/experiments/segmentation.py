@@ -11,6 +11,7 @@ from ..data import Cached, CellMembranes, DataLoader, ShapesSemantic
 from ..metrics import SegmentationMeter
 from ..ops.loss import cross_entropy
 from ..tensor import manual_seed
+from .records import load_record
 from .training import (
     as_saved,
     check_finite,
@@ -164,3 +165,33 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
         images, labels, preds = zip(*samples, strict=True)
         plot_predictions(images, labels, preds, path=os.path.join(out, "predictions.png"))
     return result
+
+
+def summarise_decoders(runs):
+    """Per decoder, over seeds: ``{decoder: {"mean", "std", "seeds": {seed: mIoU},
+    "parameters"}}``, and each pair's verdict ``[(a, b, mean a − mean b, separated)]``, where
+    ``separated`` means every seed of one beat every seed of the other: a difference of means
+    that the seed-to-seed spread can explain is not evidence for a decoder."""
+    by = {}
+    for r in runs:
+        by.setdefault(r["decoder"], {})[r["seed"]] = r["mIoU"]
+    rows = {}
+    for name, seeds in by.items():
+        v = np.array(list(seeds.values()))
+        params = {r.get("parameters") for r in runs if r["decoder"] == name} - {None}
+        rows[name] = {"mean": float(v.mean()), "std": float(v.std()), "seeds": seeds,
+                      "parameters": params.pop() if len(params) == 1 else None}  # fmt: skip
+    pairs = []
+    names = list(rows)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            va, vb = rows[a]["seeds"].values(), rows[b]["seeds"].values()
+            separated = min(va) > max(vb) or min(vb) > max(va)
+            pairs.append((a, b, rows[a]["mean"] - rows[b]["mean"], separated))
+    return rows, pairs
+
+
+def measured_decoders():
+    """The shipped U-Net decoder comparison (``records/unet_decoders.json``): ``{"about", "runs"}``,
+    each run ``{"decoder", "seed", "mIoU", ...}`` trained with the demo's settings."""
+    return load_record("unet_decoders")
