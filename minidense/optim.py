@@ -1,7 +1,9 @@
 """Optimizers (SGD, Adam, AdamW), learning-rate schedules and gradient clipping.
 
-Every optimizer updates ``p.data`` in place from ``p.grad`` and keeps its per-parameter state as
-arrays indexed by the parameter's position, so ``state_dict()`` can be checkpointed as plain arrays.
+Every optimizer updates each parameter in place from ``p.grad`` (``p.sub_(...)`` under
+``no_grad()``, so the parameter's version moves on and a graph that saved the old value refuses a
+later backward) and keeps its per-parameter state as arrays indexed by the parameter's position,
+so ``state_dict()`` can be checkpointed as plain arrays.
 """
 
 import math
@@ -9,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from .autograd import no_grad
 from .backend import array_module, device_of, move
 from .tensor import Tensor
 
@@ -81,8 +84,9 @@ class Optimizer:
                 if name != "step" and (v.dtype != p.dtype or device_of(v) != p.device):
                     state[name] = _state_array(v, name, p)
         self.step_count += 1
-        for i, p, g in trainable:
-            self._update(i, p, g, self.state[i])
+        with no_grad():
+            for i, p, g in trainable:
+                self._update(i, p, g, self.state[i])
 
     def _update(self, i, p, g, state):
         raise NotImplementedError
@@ -156,7 +160,7 @@ class SGD(Optimizer):
                 state["velocity"] += g
             v = state["velocity"]
             g = g + self.momentum * v if self.nesterov else v
-        p.data -= (self.lr * g).astype(p.dtype, copy=False)
+        p.sub_(Tensor._wrap(g), alpha=self.lr)
 
 
 class Adam(Optimizer):
@@ -194,11 +198,11 @@ class Adam(Optimizer):
         v *= b2
         v += (1 - b2) * g * g
         if self.weight_decay and self.decoupled:
-            p.data *= 1 - self.lr * self.weight_decay
+            p.mul_(1 - self.lr * self.weight_decay)
         m_hat = m / (1 - b1**t)
         v_hat = v / (1 - b2**t)
         sqrt = array_module(v_hat).sqrt
-        p.data -= (self.lr * m_hat / (sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
+        p.sub_(Tensor._wrap(m_hat / (sqrt(v_hat) + self.eps)), alpha=self.lr)
 
 
 class AdamW(Adam):
@@ -290,12 +294,13 @@ def clip_grad_norm_(params, max_norm):
         raise ValueError(f"clip_grad_norm_: max_norm must be a finite number > 0, got {max_norm!r}")
     if isinstance(params, Tensor):
         params = [params]
-    grads = [p.grad.data for p in params if isinstance(p, Tensor) and p.grad is not None]
+    grads = [p.grad for p in params if isinstance(p, Tensor) and p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads))
+    total = math.sqrt(sum(float((g.data.astype(np.float64) ** 2).sum()) for g in grads))
     if math.isfinite(total) and total > max_norm > 0:
         scale = max_norm / (total + 1e-6)
-        for g in grads:
-            g *= scale
+        with no_grad():
+            for g in grads:
+                g.mul_(scale)
     return total

@@ -6,8 +6,9 @@ and indices and never require grad. Operators record the graph through ``miniden
 
 import numpy as np
 
-from . import autograd
+from . import autograd, views
 from .backend import array_module, as_array, device_of, on_device_of
+from .inplace import Mutation
 
 __all__ = [
     "Tensor",
@@ -68,17 +69,18 @@ def _to_array(data, dtype=None, name="data"):
     return arr
 
 
-class Tensor:
+class Tensor(Mutation):
     """An n-dimensional array that can record the operations applied to it.
 
     ``data`` is the raw array (``np.ndarray`` on "cpu"), ``grad`` a Tensor filled by ``backward()``.
+    In-place ops, ``.data`` and ``.grad`` assignment: ``minidense.inplace``.
     """
 
     __array_ufunc__ = None  # make ndarray (op) Tensor defer to Tensor's reflected operators
 
     def __init__(self, data, requires_grad=False, dtype=None):
-        self.data = _to_array(data, dtype)
-        self.grad = None
+        self._data = _to_array(data, dtype)
+        self._grad = None
         self._ctx = None  # the autograd Context that produced this tensor (None for leaves)
         self._out_index = 0
         self.requires_grad = False
@@ -95,7 +97,7 @@ class Tensor:
         elif not isinstance(array, np.ndarray):
             array = as_array(array)  # raw device arrays from kernels become CudaArrays
         t = cls.__new__(cls)
-        t.data, t.grad, t._ctx, t._out_index, t.requires_grad = array, None, None, 0, False
+        t._data, t._grad, t._ctx, t._out_index, t.requires_grad = array, None, None, 0, False
         return t
 
     # ----------------------------------------------------------------- properties
@@ -158,20 +160,20 @@ class Tensor:
         # (set by hand, or from before a cast): NumPy would promote float32 + float64 to float64.
         if g.dtype != self.dtype:
             g = g.astype(self.dtype)
-        if self.grad is None:
-            self.grad = Tensor._wrap(g.copy())
+        if self._grad is None:
+            self._grad = Tensor._wrap(g.copy())
         else:
-            old = self.grad.data
+            old = self._grad.data
             if old.dtype != self.dtype:
                 old = old.astype(self.dtype)
-            self.grad = Tensor._wrap(old + g)
+            self._grad = Tensor._wrap(old + g)
 
     def zero_grad(self):
         self.grad = None
 
     def detach(self):
-        """The same data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        """The same data (and version counter), cut from the graph."""
+        return views.detached(self, Tensor._wrap(self.data))
 
     # ----------------------------------------------------------------- conversion
     def numpy(self):

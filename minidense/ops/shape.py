@@ -5,6 +5,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..backend import array_module
+from ..views import Step
 
 
 class Reshape(Function):
@@ -19,6 +20,10 @@ class Reshape(Function):
     def backward(ctx, g):
         return g.reshape(ctx.in_shape), None
 
+    @staticmethod
+    def view_step(shape):
+        return Step("reshape", shape)
+
 
 class Permute(Function):
     """Reorder axes; the gradient takes the inverse permutation"""
@@ -31,6 +36,10 @@ class Permute(Function):
     @staticmethod
     def backward(ctx, g):
         return g.transpose(np.argsort(ctx.axes)), None
+
+    @staticmethod
+    def view_step(axes):
+        return Step("permute", axes)
 
 
 class Concat(Function):
@@ -85,6 +94,10 @@ class GetItem(Function):
         else:
             xp.add_at(gx, index, g)
         return gx, None
+
+    @staticmethod
+    def view_step(index):
+        return Step("index", index) if _is_basic(index) else None  # advanced indexing copies
 
 
 class Cast(Function):
@@ -225,6 +238,10 @@ def _raw_index(index):
 def getitem(x, index):
     """NumPy indexing: ints, slices, None, Ellipsis, integer and bool arrays."""
     index = _raw_index(index)
+    if _is_basic(index):
+        # A trailing ... keeps a full integer index a 0-d view (NumPy would return a scalar copy).
+        parts = index if isinstance(index, tuple) else (index,)
+        index = parts if any(p is Ellipsis for p in parts) else parts + (Ellipsis,)
     try:
         np.empty(x.shape, dtype=np.bool_)[index]  # validate the index on a cheap stand-in
     except IndexError as e:
