@@ -19,6 +19,7 @@ The engine (``backward`` below) owns graph traversal and un-broadcasting: an op 
 gradient with the *broadcast* shape of its output, and the engine sums it back to each input's shape.
 """
 
+import functools
 import threading
 
 import numpy as np
@@ -49,13 +50,18 @@ class _GradMode:
     def __new__(cls, fn=None):
         # ``@no_grad`` without parentheses: decorate directly, as torch.no_grad allows.
         mode = super().__new__(cls)
+        if fn is not None and not callable(fn):
+            raise TypeError(
+                f"{cls.__name__}() takes no argument (or decorates a function), got {fn!r}"
+            )
         return mode(fn) if callable(fn) else mode
 
     def __init__(self, fn=None):
         pass
 
     def __call__(self, fn):
-        import functools
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__} decorates functions, got {fn!r}")
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -223,6 +229,8 @@ def backward(root, grad=None, retain_graph=False):
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
     from .tensor import Tensor
 
+    if not isinstance(retain_graph, bool | np.bool_):
+        raise TypeError(f"backward: retain_graph must be True or False, got {retain_graph!r}")
     if not root.requires_grad:
         raise RuntimeError(
             "backward() on a tensor that does not require grad: create the inputs with "

@@ -23,7 +23,6 @@ from . import views
 from .autograd import Function, is_grad_enabled, no_grad
 from .backend import array_module, as_array
 from .kernels._targets import is_device_array
-from .ops import shape as S
 
 __all__ = ["Mutation", "Clone", "ViewAssign"]
 
@@ -84,9 +83,6 @@ class ViewAssign(Function):
         return g_base, views.replay(g, ctx.chain), None
 
 
-_VIEW_OPS = {"reshape": S.Reshape, "permute": S.Permute, "index": S.GetItem}
-
-
 def _regraph_views(root):
     """After ``root`` took a new place in the graph, every differentiable view of it is remade
     from the new root (PyTorch regenerates their grad_fn the same way)."""
@@ -94,7 +90,7 @@ def _regraph_views(root):
         if v._base is root and v._view_grad:
             t = root
             for step in v._chain:
-                t = _VIEW_OPS[step.kind].apply(t, step.arg)
+                t = step.fn.apply(t, step.arg)
             v._ctx, v._out_index, v.requires_grad = t._ctx, t._out_index, t.requires_grad
 
 

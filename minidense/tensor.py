@@ -37,7 +37,7 @@ def _to_array(data, dtype=None, name="data"):
     if hasattr(data, "copy_to_host") and not isinstance(data, np.ndarray):
         arr = as_array(data)  # a device array: it stays on the device
         if dtype is not None:
-            dtype = np.dtype(dtype)
+            dtype = _dtype(dtype)
             if dtype.kind not in _ALLOWED_KINDS or dtype == np.float16:
                 raise TypeError(
                     f"dtype must be float32, float64, an integer type or bool, got {dtype}"
@@ -54,7 +54,7 @@ def _to_array(data, dtype=None, name="data"):
             f"from {type(data).__name__}"
         )
     if dtype is not None:
-        dtype = np.dtype(dtype)
+        dtype = _dtype(dtype)
         if dtype.kind not in _ALLOWED_KINDS or dtype == np.float16:
             raise TypeError(f"dtype must be float32, float64, an integer type or bool, got {dtype}")
         return arr.astype(dtype, copy=False)
@@ -215,7 +215,7 @@ class Tensor(Mutation):
     def astype(self, dtype):
         from .ops import shape as S
 
-        dtype = np.dtype(dtype)
+        dtype = _dtype(dtype)
         if dtype == np.float16 or dtype.kind not in _ALLOWED_KINDS:
             raise TypeError(f"dtype must be float32, float64, an integer type or bool, got {dtype}")
         return S.Cast.apply(self, dtype)
@@ -345,6 +345,12 @@ class Tensor(Mutation):
     # Comparisons give bool tensors and record no graph.
     def _compare(self, other, name):
         other = self._operand(other)
+        try:
+            np.broadcast_shapes(self.shape, other.shape)
+        except ValueError:
+            raise ValueError(
+                f"{name}: shapes {self.shape} and {other.shape} do not broadcast"
+            ) from None
         return Tensor._wrap(getattr(array_module(self.data), name)(self.data, other.data))
 
     def __lt__(self, other):
@@ -397,7 +403,9 @@ class Tensor(Mutation):
         return R.min(self, axis, keepdims)
 
     def argmax(self, axis=None):
-        return Tensor._wrap(array_module(self.data).argmax(self.data, axis=axis))
+        from .ops import reduce as R
+
+        return R.argmax(self, axis)
 
     def any(self):
         return bool(np.any(self.numpy()))
@@ -444,22 +452,22 @@ class Tensor(Mutation):
     def exp(self):
         from .ops import elementwise as E
 
-        return E.Exp.apply(self)
+        return E.exp(self)
 
     def log(self):
         from .ops import elementwise as E
 
-        return E.Log.apply(self)
+        return E.log(self)
 
     def sqrt(self):
         from .ops import elementwise as E
 
-        return E.Sqrt.apply(self)
+        return E.sqrt(self)
 
     def abs(self):
         from .ops import elementwise as E
 
-        return E.Abs.apply(self)
+        return E.abs(self)
 
     def clamp(self, min=None, max=None):
         from .ops import elementwise as E
@@ -518,8 +526,16 @@ def _shape_arg(shape):
     return tuple(int(s) for s in shape)
 
 
+def _dtype(dtype):
+    """``dtype`` as a NumPy dtype, or a TypeError naming the argument."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a NumPy dtype or its name, got {dtype!r}") from None
+
+
 def _float_dtype(dtype):
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    dtype = _dtype(np.float32 if dtype is None else dtype)
     if dtype not in _FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     return dtype
@@ -533,7 +549,7 @@ def tensor(data, dtype=None, requires_grad=False):
 
 def as_tensor(data, dtype=None):
     """``data`` as a Tensor, without copying where possible (Tensors pass through)."""
-    if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == _dtype(dtype)):
         return data
     return Tensor(data, dtype=dtype)
 
@@ -547,19 +563,33 @@ def ones(*shape, dtype=None, requires_grad=False):
 
 
 def full(shape, value, dtype=None, requires_grad=False):
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"full: value must be a number, got {type(value).__name__} ({value!r})")
     return Tensor(np.full(_shape_arg((shape,)), value, _float_dtype(dtype)), requires_grad)
 
 
+def _like(t, fn):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{fn}: t must be a minidense Tensor, got {type(t).__name__}")
+    return t
+
+
 def zeros_like(t, requires_grad=False):
-    return Tensor(np.zeros(t.shape, t.dtype), requires_grad)
+    """Zeros of ``t``'s shape and dtype (on the CPU)."""
+    return Tensor(np.zeros(_like(t, "zeros_like").shape, t.dtype), requires_grad)
 
 
 def ones_like(t, requires_grad=False):
-    return Tensor(np.ones(t.shape, t.dtype), requires_grad)
+    return Tensor(np.ones(_like(t, "ones_like").shape, t.dtype), requires_grad)
 
 
 def arange(*args, dtype=None):
     """``arange(stop)``, ``arange(start, stop[, step])`` as NumPy's (float arguments: float32)."""
+    if not 1 <= len(args) <= 3 or not all(
+        isinstance(a, int | float | np.integer | np.floating) and not isinstance(a, bool)
+        for a in args
+    ):
+        raise TypeError(f"arange takes 1 to 3 numbers (start, stop, step), got {args!r}")
     if len(args) == 3 and args[2] == 0:
         raise ValueError("arange: step must not be zero")
     data = np.arange(*args)
@@ -568,15 +598,26 @@ def arange(*args, dtype=None):
     return Tensor(data, dtype=dtype)
 
 
+def _rng(generator):
+    if generator is None:
+        return _generator
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(
+            f"generator must be a numpy.random.Generator (np.random.default_rng(seed)), got "
+            f"{type(generator).__name__}"
+        )
+    return generator
+
+
 def randn(*shape, dtype=None, requires_grad=False, generator=None):
     """Standard-normal samples from ``generator`` (default: the seedable global one)."""
-    rng = generator if generator is not None else _generator
+    rng = _rng(generator)
     data = rng.standard_normal(_shape_arg(shape)).astype(_float_dtype(dtype))
     return Tensor(data, requires_grad)
 
 
 def rand(*shape, dtype=None, requires_grad=False, generator=None):
     """Uniform [0, 1) samples from ``generator`` (default: the seedable global one)."""
-    rng = generator if generator is not None else _generator
+    rng = _rng(generator)
     data = rng.random(_shape_arg(shape)).astype(_float_dtype(dtype))
     return Tensor(data, requires_grad)

@@ -54,12 +54,14 @@ def family(t):
 
 
 class Step:
-    """One view op, replayable on raw arrays: ``get`` makes the view, ``put`` writes it back."""
+    """One view op, replayable on raw arrays (``get`` makes the view, ``put`` writes it back)
+    and on tensors (``fn.apply(t, arg)``, recorded in the graph)."""
 
-    __slots__ = ("kind", "arg")
+    __slots__ = ("kind", "arg", "fn")
 
-    def __init__(self, kind, arg):
+    def __init__(self, kind, arg, fn):
         self.kind, self.arg = kind, arg  # "reshape" shape | "permute" axes | "index" basic index
+        self.fn = fn  # the view op's Function
 
     def get(self, a):
         if self.kind == "reshape":

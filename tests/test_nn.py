@@ -81,7 +81,7 @@ def test_linear_gradcheck_and_forward():
     check_layer(layer, x)
     expected = x.numpy() @ layer.weight.numpy().T + layer.bias.numpy()
     np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-12)
-    with pytest.raises(ValueError, match="last dimension 3"):
+    with pytest.raises(ValueError, match=r"Linear expects \(\.\.\., 3\), got shape \(4, 2\)"):
         layer(rand(4, 2))
 
 

@@ -9,6 +9,7 @@ from ..ops import activation as A
 from ..ops import norm as N
 from ..tensor import default_generator
 from . import init
+from ._inputs import check_input
 from .module import Module, Parameter
 
 __all__ = [
@@ -111,11 +112,7 @@ class Conv2d(_ConvNd):
     def forward(self, x):
         from ..ops.conv import conv2d
 
-        if getattr(x, "ndim", 0) == 4 and x.shape[1] != self.in_channels == x.shape[3]:
-            raise ValueError(
-                f"Conv2d expects (N, {self.in_channels}, H, W), got shape {x.shape}; it looks "
-                "like (N, H, W, C): use x.permute(0, 3, 1, 2)"
-            )
+        check_input(self, x, f"(N, {self.in_channels}, H, W)", 4, axis=1, size=self.in_channels)
         return conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
@@ -132,6 +129,7 @@ class ConvTranspose2d(_ConvNd):
     def forward(self, x):
         from ..ops.conv import conv_transpose2d
 
+        check_input(self, x, f"(N, {self.in_channels}, H, W)", 4, axis=1, size=self.in_channels)
         return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                 self.output_padding, self.groups, self.dilation)  # fmt: skip
 
@@ -148,10 +146,8 @@ class Linear(Module):
         self.bias = Parameter(np.zeros(out_features, np.float32)) if bias else None
 
     def forward(self, x):
-        if x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"Linear expects inputs with last dimension {self.in_features}, got shape {x.shape}"
-            )
+        check_input(self, x, f"(..., {self.in_features})", min_ndim=1, axis=-1,
+                    size=self.in_features)  # fmt: skip
         y = x @ self.weight.T
         return y + self.bias if self.bias is not None else y
 
@@ -175,11 +171,7 @@ class BatchNorm2d(Module):
         self.register_buffer("running_var", np.ones(num_features, np.float32))
 
     def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"BatchNorm2d({self.num_features}) expects (N, {self.num_features}, H, W), "
-                f"got shape {x.shape}"
-            )
+        check_input(self, x, f"(N, {self.num_features}, H, W)", 4, axis=1, size=self.num_features)
         return N.batch_norm(x, self._buffers["running_mean"], self._buffers["running_var"],
                             self.weight, self.bias, self.training, self.momentum, self.eps)  # fmt: skip
 
@@ -202,10 +194,8 @@ class GroupNorm(Module):
         self.bias = Parameter(np.zeros(num_channels, np.float32))
 
     def forward(self, x):
-        if x.ndim < 2 or x.shape[1] != self.num_channels:
-            raise ValueError(
-                f"GroupNorm expects (N, {self.num_channels}, ...), got shape {x.shape}"
-            )
+        check_input(self, x, f"(N, {self.num_channels}, ...)", min_ndim=2, axis=1,
+                    size=self.num_channels)  # fmt: skip
         return N.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -214,13 +204,15 @@ class GroupNorm(Module):
 
 class _Activation(Module):
     fn = None
+    floating = True  # which dtypes it takes: ReLU also takes integers, as F.relu
 
     def forward(self, x):
-        return type(self).fn(x)
+        return type(self).fn(check_input(self, x, "(any shape)", floating=self.floating))
 
 
 class ReLU(_Activation):
     fn = staticmethod(A.relu)
+    floating = False
 
 
 class Sigmoid(_Activation):
@@ -237,7 +229,7 @@ class LeakyReLU(Module):
         self.negative_slope = _number(negative_slope, "negative_slope")
 
     def forward(self, x):
-        return A.leaky_relu(x, self.negative_slope)
+        return A.leaky_relu(check_input(self, x, "(any shape)"), self.negative_slope)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
@@ -260,6 +252,7 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x):
+        check_input(self, x, "(any shape)")
         if not self.training or self.p == 0:
             return x
         keep = default_generator().random(x.shape) >= self.p
@@ -280,6 +273,7 @@ class MaxPool2d(Module):
     def forward(self, x):
         from ..ops.pool import max_pool2d
 
+        check_input(self, x, "(N, C, H, W)", 4)
         return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                           self.ceil_mode, self.return_indices)  # fmt: skip
 
@@ -299,6 +293,7 @@ class AvgPool2d(Module):
     def forward(self, x):
         from ..ops.pool import avg_pool2d
 
+        check_input(self, x, "(N, C, H, W)", 4)
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                           self.count_include_pad)  # fmt: skip
 
@@ -317,6 +312,7 @@ class MaxUnpool2d(Module):
     def forward(self, x, indices, output_size=None):
         from ..ops.pool import max_unpool2d
 
+        check_input(self, x, "(N, C, H, W)", 4)
         return max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self):
@@ -343,6 +339,7 @@ class Upsample(Module):
     def forward(self, x):
         from ..ops.upsample import interpolate
 
+        check_input(self, x, "(N, C, H, W)", 4)
         return interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
 
     def extra_repr(self):

@@ -2,22 +2,25 @@
 
 import builtins
 
-import numpy as np
-
+from .. import checks
 from ..autograd import Function
 from ..backend import array_module
+from ..tensor import Tensor
 
 
-def _axes(axis, ndim):
-    """Normalise ``axis`` (None, int or tuple) to a sorted tuple of non-negative axes."""
+def _axes(axis, x, fn, keepdims=False):
+    """Check ``x`` and ``keepdims``; normalise ``axis`` (None, int or tuple) to a sorted tuple of
+    non-negative axes."""
+    checks.tensor(x, fn)
+    checks.flag(keepdims, fn, "keepdims")
+    ndim = x.ndim
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
     out = []
-    for a in axes:
-        if not isinstance(a, int | np.integer) or not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % builtins.max(ndim, 1))
+    for a in checks.int_tuple(axis, fn, "axis"):
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"{fn}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % builtins.max(ndim, 1))
     return tuple(sorted(set(out)))
 
 
@@ -76,12 +79,12 @@ def _check_nonempty(x, axes, what):
 
 def sum(x, axis=None, keepdims=False):
     """Sum over ``axis`` (None: all axes)."""
-    return Sum.apply(x, _axes(axis, x.ndim), keepdims)
+    return Sum.apply(x, _axes(axis, x, "sum", keepdims), keepdims)
 
 
 def mean(x, axis=None, keepdims=False):
     """Mean over ``axis``; composite: sum / n."""
-    axes = _axes(axis, x.ndim)
+    axes = _axes(axis, x, "mean", keepdims)
     n = 1
     for a in axes:
         n *= x.shape[a]
@@ -90,13 +93,26 @@ def mean(x, axis=None, keepdims=False):
 
 def max(x, axis=None, keepdims=False):
     """Maximum over ``axis``."""
-    axes = _axes(axis, x.ndim)
+    axes = _axes(axis, x, "max", keepdims)
     _check_nonempty(x, axes, "max")
     return Extremum.apply(x, axes, keepdims, "max")
 
 
 def min(x, axis=None, keepdims=False):
     """Minimum over ``axis``."""
-    axes = _axes(axis, x.ndim)
+    axes = _axes(axis, x, "min", keepdims)
     _check_nonempty(x, axes, "min")
     return Extremum.apply(x, axes, keepdims, "min")
+
+
+def argmax(x, axis=None):
+    """The index of the (first) maximum over ``axis`` (None: of the flattened tensor), int64."""
+    if axis is not None:
+        axis = _axes(axis, x, "argmax")
+        if len(axis) != 1:
+            raise TypeError(f"argmax: axis must be one int or None, got {axis}")
+        axis = axis[0]
+    checks.tensor(x, "argmax")
+    if x.size == 0:
+        raise ValueError(f"argmax of an empty tensor (shape {x.shape})")
+    return Tensor._wrap(array_module(x.data).argmax(x.data, axis=axis))

@@ -2,9 +2,10 @@
 
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..autograd import Function
 from ..backend import array_module
+from ..tensor import Tensor
 from ..views import Step
 
 
@@ -22,7 +23,7 @@ class Reshape(Function):
 
     @staticmethod
     def view_step(shape):
-        return Step("reshape", shape)
+        return Step("reshape", shape, Reshape)
 
 
 class Permute(Function):
@@ -39,7 +40,7 @@ class Permute(Function):
 
     @staticmethod
     def view_step(axes):
-        return Step("permute", axes)
+        return Step("permute", axes, Permute)
 
 
 class Concat(Function):
@@ -97,7 +98,9 @@ class GetItem(Function):
 
     @staticmethod
     def view_step(index):
-        return Step("index", index) if _is_basic(index) else None  # advanced indexing copies
+        return (
+            Step("index", index, GetItem) if _is_basic(index) else None
+        )  # advanced indexing copies
 
 
 class Cast(Function):
@@ -119,14 +122,17 @@ def _is_basic(index):
 
 
 def _check_dim(dim, ndim, name="dim"):
-    if not isinstance(dim, int | np.integer) or not -ndim <= dim < ndim:
+    if isinstance(dim, bool | np.bool_) or not isinstance(dim, int | np.integer):
+        raise TypeError(f"{name} must be an int, got {type(dim).__name__} ({dim!r})")
+    if not -ndim <= dim < ndim:
         raise ValueError(f"{name}={dim} is out of range for a tensor with {ndim} dimensions")
     return int(dim) % ndim
 
 
 def reshape(x, shape):
     """``x`` with a new shape (one entry may be -1)."""
-    shape = (shape,) if isinstance(shape, int | np.integer) else tuple(int(s) for s in shape)
+    checks.tensor(x, "reshape")
+    shape = checks.int_tuple(shape, "reshape", "shape")
     try:
         np.empty(x.shape, dtype=np.bool_).reshape(shape)  # validate without touching the data
     except ValueError:
@@ -136,6 +142,7 @@ def reshape(x, shape):
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge axes ``start_dim..end_dim`` into one."""
+    checks.tensor(x, "flatten")
     if x.ndim == 0:
         return reshape(x, (1,))
     s = _check_dim(start_dim, x.ndim, "start_dim")
@@ -148,14 +155,18 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 def permute(x, axes):
-    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
-    if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"axes must be a permutation of 0..{x.ndim - 1}, got {axes}")
-    return Permute.apply(x, axes)
+    """Reorder the axes: output axis i is input axis ``axes[i]`` (negative counts from the end)."""
+    checks.tensor(x, "permute")
+    given = checks.int_tuple(axes, "permute", "axes")
+    norm = tuple(a % x.ndim if -x.ndim <= a < x.ndim else -1 for a in given) if x.ndim else given
+    if sorted(norm) != list(range(x.ndim)):
+        raise ValueError(f"permute: axes must be a permutation of 0..{x.ndim - 1}, got {given}")
+    return Permute.apply(x, norm)
 
 
 def transpose(x, dim0=-2, dim1=-1):
     """Swap two axes."""
+    checks.tensor(x, "transpose")
     axes = list(range(x.ndim))
     d0, d1 = _check_dim(dim0, x.ndim), _check_dim(dim1, x.ndim)
     axes[d0], axes[d1] = axes[d1], axes[d0]
@@ -163,11 +174,13 @@ def transpose(x, dim0=-2, dim1=-1):
 
 
 def unsqueeze(x, dim):
+    checks.tensor(x, "unsqueeze")
     dim = _check_dim(dim, x.ndim + 1)
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
 def squeeze(x, dim=None):
+    checks.tensor(x, "squeeze")
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
     dim = _check_dim(dim, x.ndim)
@@ -176,9 +189,7 @@ def squeeze(x, dim=None):
 
 def concat(tensors, axis=0):
     """Join tensors along ``axis``; all other axes must agree."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("concat needs at least one tensor")
+    tensors = _tensor_list(tensors, "concat")
     ref = tensors[0]
     axis = _check_dim(axis, ref.ndim, "axis")
     for i, t in enumerate(tensors):
@@ -197,9 +208,7 @@ cat = concat
 
 def stack(tensors, axis=0):
     """Stack equal-shaped tensors along a new axis; composite: unsqueeze + concat."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("stack needs at least one tensor")
+    tensors = _tensor_list(tensors, "stack")
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
             raise ValueError(
@@ -211,7 +220,9 @@ def stack(tensors, axis=0):
 def pad(x, pad, value=0.0):
     """Constant padding, PyTorch's convention: ``pad=(left, right, top, bottom, ...)`` starts at the
     last axis. E.g. ``pad(x, (1, 1, 2, 2))`` on ``(N, C, H, W)`` gives ``(N, C, H+4, W+2)``."""
-    pad = tuple(int(p) for p in pad)
+    checks.tensor(x, "pad")
+    pad = checks.int_tuple(pad, "pad", "pad")
+    value = checks.number(value, "pad", "value") if x.dtype.kind == "f" else value
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad must have an even length of at most 2*ndim={2 * x.ndim}, got {pad}")
     if any(p < 0 for p in pad):
@@ -222,10 +233,22 @@ def pad(x, pad, value=0.0):
     return Pad.apply(x, tuple(widths), value)
 
 
+def _tensor_list(tensors, fn):
+    """``tensors`` as a non-empty list of Tensors, or an error naming the first bad entry."""
+    if isinstance(tensors, Tensor) or not hasattr(tensors, "__iter__"):
+        raise TypeError(
+            f"{fn}: tensors must be a list or tuple of Tensors, got {type(tensors).__name__}"
+        )
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{fn} needs at least one tensor")
+    for i, t in enumerate(tensors):
+        checks.tensor(t, fn, f"tensors[{i}]")
+    return tensors
+
+
 def _raw_index(index):
     """Tensors inside an index become their arrays (they carry no gradient)."""
-    from ..tensor import Tensor
-
     if isinstance(index, Tensor):
         return index.numpy()
     if isinstance(index, tuple):
