@@ -368,7 +368,7 @@ case("models", "rcnn-label", "gave Mask R-CNN a label >= num_classes",
      "labels 1..num_classes-1; raise `num_classes` (it counts the background)")
 case("models", "rcnn-mask-size", "gave Mask R-CNN masks of another size than the image",
      lambda t: rcnn_loss(masks=lambda d: d["masks"][:, :32]), ValueError,
-     r"targets\[0\]\['masks'\] must have shape \(1, 64, 64\), got \(1, 32, 64\)",
+     r"targets\[0\]\['masks'\] must have shape \(1, 64, 64\) \(the image's size\), got \(1, 32, 64\)",
      "one full-image (H, W) mask per box")
 case("models", "rcnn-xywh", "gave Mask R-CNN (x, y, w, h) target boxes",
      lambda t: rcnn_loss(boxes=lambda d: np.array([[12.0, 10, 28, 20]]) * [1, 1, 0.3, 0.3]),
