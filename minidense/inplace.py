@@ -265,10 +265,16 @@ class Mutation:
                 f"{name}: mixed float dtypes (the tensor is {self.dtype}, other is "
                 f"{operand.dtype}); convert other explicitly with .float() or .double()"
             )
-        if not _broadcastable(operand.shape, self.shape):
+        try:
+            shape = np.broadcast_shapes(self.shape, operand.shape)
+        except ValueError:
             raise ValueError(
-                f"{name}: output with shape {self.shape} doesn't match the broadcast shape of "
-                f"{self.shape} and {operand.shape}"
+                f"{name}: other of shape {operand.shape} does not broadcast with the tensor's "
+                f"shape {self.shape}"
+            ) from None
+        if shape != self.shape:
+            raise ValueError(
+                f"{name}: output with shape {self.shape} doesn't match the broadcast shape {shape}"
             )
 
         def compute(old):
@@ -335,8 +341,9 @@ def _check_allowed(t, name, view_of):
     what = "a view of a leaf Variable" if leaf is not t else "a leaf Variable"
     raise RuntimeError(
         f"{name}: {what} that requires grad is being used in an in-place operation "
-        f"(the leaf: {type(leaf).__name__} of shape {leaf.shape}, {leaf.dtype}). Update "
-        "parameters inside `with md.no_grad():`, or work on a clone()"
+        f"(the leaf: {type(leaf).__name__} of shape {leaf.shape}, {leaf.dtype}); update "
+        "parameters inside md.no_grad() (with md.no_grad(): p -= lr * p.grad), or work on a "
+        "clone()"
     )
 
 
