@@ -11,7 +11,7 @@ import numpy as np
 
 from .tensor import Tensor
 
-__all__ = ["tensor", "same_dtype", "number", "integer", "flag", "int_tuple"]
+__all__ = ["tensor", "same_dtype", "number", "integer", "flag", "int_tuple", "choice"]
 
 
 def tensor(x, fn, name="input", *, floating=False, ndim=None, layout=""):
@@ -33,7 +33,9 @@ def tensor(x, fn, name="input", *, floating=False, ndim=None, layout=""):
 def same_dtype(x, ref, fn, name, ref_name="input"):
     """A float Tensor ``x`` (a weight, bias or target) must be in ``ref``'s float dtype: say so
     by name, before the op's generic "mixed float dtypes" check would."""
-    if isinstance(x, Tensor) and x.dtype.kind == ref.dtype.kind == "f" and x.dtype != ref.dtype:
+    if not (isinstance(x, Tensor) and isinstance(ref, Tensor)):
+        return x
+    if x.dtype.kind == ref.dtype.kind == "f" and x.dtype != ref.dtype:
         raise TypeError(
             f"{fn}: {name} is {x.dtype} but {ref_name} is {ref.dtype}; convert one of them "
             f"(e.g. {name}.astype(np.{ref.dtype}), or .float()/.double())"
@@ -83,3 +85,12 @@ def flag(v, fn, name):
     if not isinstance(v, bool | np.bool_):
         raise TypeError(f"{fn}: {name} must be True or False, got {v!r}")
     return bool(v)
+
+
+def choice(v, options, fn, name):
+    """One of the strings ``options`` (an array or other non-string is refused by name, not
+    compared element by element)."""
+    if not isinstance(v, str) or v not in options:
+        prefix = f"{fn}: " if fn else ""
+        raise ValueError(f"{prefix}{name} must be one of {tuple(options)}, got {v!r}")
+    return v

@@ -229,7 +229,7 @@ class Mutation:
 
     def copy_(self, src):
         """The values of ``src`` (broadcast to this shape, cast to this dtype, from any device)."""
-        src = src if isinstance(src, Mutation) else self._operand(src)
+        src = src if isinstance(src, Mutation) else _numeric(self, src, "copy_", "src")
         if not _broadcastable(src.shape, self.shape):
             raise ValueError(
                 f"copy_: src of shape {src.shape} cannot be broadcast to the tensor's shape "
@@ -254,7 +254,7 @@ class Mutation:
     def _binary_(self, name, other, alpha, op):
         if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
             raise TypeError(f"{name}: alpha must be a number, got {type(alpha).__name__}")
-        operand = self._operand(other)
+        operand = _numeric(self, other, name, "other")
         if operand.device != self.device:
             raise ValueError(
                 f"{name}: all tensors must be on one device, got the tensor on {self.device!r} "
@@ -274,7 +274,8 @@ class Mutation:
             ) from None
         if shape != self.shape:
             raise ValueError(
-                f"{name}: output with shape {self.shape} doesn't match the broadcast shape {shape}"
+                f"{name}: output with shape {self.shape} doesn't match the broadcast shape {shape} "
+                "of the tensor and other"
             )
 
         def compute(old):
@@ -321,6 +322,16 @@ class Mutation:
         graph_root.requires_grad = rebuilt.requires_grad
         _regraph_views(graph_root)
         return self
+
+
+def _numeric(t, value, name, arg):
+    """A number or array as a Tensor beside ``t`` (Tensors pass), or an error naming ``arg``."""
+    try:
+        return t._operand(value)
+    except TypeError:
+        raise TypeError(
+            f"{name}: {arg} must be a number, an array or a Tensor, got {type(value).__name__}"
+        ) from None
 
 
 def _broadcastable(shape, target):

@@ -441,7 +441,9 @@ def test_kaiming_statistics():
     assert abs(p.numpy().std() / np.sqrt(2 / 300) - 1) < 0.1
     nn.init.xavier_uniform_(p)
     assert abs(p.numpy().std() / np.sqrt(2 / 500) - 1) < 0.1
-    with pytest.raises(ValueError, match="unknown nonlinearity"):
+    with pytest.raises(
+        ValueError, match=r"nonlinearity must be one of \(.relu., .*\), got .swish."
+    ):
         nn.init.kaiming_normal_(p, nonlinearity="swish")
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         nn.init.kaiming_normal_(nn.Parameter(np.zeros(3)))

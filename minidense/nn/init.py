@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .. import checks
 from ..autograd import no_grad
 from ..tensor import Tensor, default_generator
 
@@ -16,6 +17,7 @@ __all__ = [
 
 def calculate_fan(shape):
     """(fan_in, fan_out) of a weight: Linear (out, in), Conv (out, in/groups, kH, kW)."""
+    shape = checks.int_tuple(shape, "calculate_fan", "shape")
     if len(shape) < 2:
         raise ValueError(f"fan needs a weight of at least 2 dimensions, got shape {shape}")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
@@ -23,15 +25,15 @@ def calculate_fan(shape):
 
 
 def _gain(nonlinearity, a=0.0):
+    checks.choice(nonlinearity, _NONLINEARITIES, "", "nonlinearity")
+    a = checks.number(a, "init", "a")
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
         return math.sqrt(2.0 / (1 + a * a))
     if nonlinearity in ("linear", "sigmoid"):
         return 1.0
-    if nonlinearity == "tanh":
-        return 5.0 / 3
-    raise ValueError(f"unknown nonlinearity {nonlinearity!r}")
+    return 5.0 / 3  # tanh
 
 
 def _tensor(p, name):
@@ -44,8 +46,11 @@ def _tensor(p, name):
     return p
 
 
+_NONLINEARITIES = ("relu", "leaky_relu", "linear", "sigmoid", "tanh")
+
+
 def _fan(shape, mode):
-    if mode not in ("fan_in", "fan_out"):
+    if not isinstance(mode, str) or mode not in ("fan_in", "fan_out"):
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
     return calculate_fan(shape)[0 if mode == "fan_in" else 1]
 
@@ -73,6 +78,7 @@ def kaiming_uniform_(p, mode="fan_in", nonlinearity="relu", a=0.0):
 
 def xavier_uniform_(p, gain=1.0):
     _tensor(p, "xavier_uniform_")
+    checks.number(gain, "xavier_uniform_", "gain", lo=0)
     fan_in, fan_out = calculate_fan(p.shape)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return _fill(p, default_generator().uniform(-bound, bound, p.shape))
@@ -80,8 +86,8 @@ def xavier_uniform_(p, gain=1.0):
 
 def normal_(p, mean=0.0, std=1.0):
     _tensor(p, "normal_")
-    if not std >= 0:
-        raise ValueError(f"normal_: std must be >= 0, got {std!r}")
+    checks.number(mean, "normal_", "mean")
+    checks.number(std, "normal_", "std", lo=0)
     return _fill(p, default_generator().normal(mean, std, p.shape))
 
 

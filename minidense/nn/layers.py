@@ -50,6 +50,12 @@ def _number(v, name, lo=-math.inf, hi=math.inf, lo_open=False):
     return v
 
 
+def _flag(v, name):
+    if not isinstance(v, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {v!r}")
+    return bool(v)
+
+
 def _check_pool_args(kernel_size, stride, padding, dilation=1):
     """Pool layers check their window at construction (the functional form checks it again)."""
     _pair(kernel_size, "kernel_size", 1)
@@ -66,6 +72,7 @@ class _ConvNd(Module):
         in_channels = _positive_int(in_channels, "in_channels")
         out_channels = _positive_int(out_channels, "out_channels")
         groups = _positive_int(groups, "groups")
+        _flag(bias, "bias")
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
@@ -141,6 +148,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
+        _flag(bias, "bias")
         self.weight = Parameter(np.zeros((out_features, in_features), np.float32))
         init.kaiming_uniform_(self.weight, nonlinearity="linear")
         self.bias = Parameter(np.zeros(out_features, np.float32)) if bias else None
@@ -163,6 +171,7 @@ class BatchNorm2d(Module):
         self.num_features = _positive_int(num_features, "num_features")
         _number(eps, "eps", 0, lo_open=True)
         _number(momentum, "momentum", 0, 1)
+        _flag(affine, "affine")
         self.eps, self.momentum = eps, momentum
         self.weight = Parameter(np.ones(num_features, np.float32))
         self.bias = Parameter(np.zeros(num_features, np.float32))
@@ -267,6 +276,8 @@ class MaxPool2d(Module):
                  ceil_mode=False):  # fmt: skip
         super().__init__()
         _check_pool_args(kernel_size, stride, padding, dilation)
+        _flag(return_indices, "return_indices")
+        _flag(ceil_mode, "ceil_mode")
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
@@ -287,6 +298,8 @@ class AvgPool2d(Module):
     ):
         super().__init__()
         _check_pool_args(kernel_size, stride, padding)
+        _flag(ceil_mode, "ceil_mode")
+        _flag(count_include_pad, "count_include_pad")
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
@@ -327,8 +340,18 @@ class Upsample(Module):
                 f"Upsample: give exactly one of size and scale_factor, got size={size!r}, "
                 f"scale_factor={scale_factor!r}"
             )
-        if mode not in ("nearest", "bilinear"):
+        if not isinstance(mode, str) or mode not in ("nearest", "bilinear"):
             raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
+        if size is not None:
+            _pair(size, "size", 1)
+        else:
+            factors = scale_factor if isinstance(scale_factor, tuple | list) else (scale_factor,)
+            if len(factors) not in (1, 2):
+                raise ValueError(f"scale_factor must be a number or a pair, got {scale_factor!r}")
+            for f in factors:
+                _number(f, "scale_factor", 0, lo_open=True)
+        if align_corners is not None:
+            _flag(align_corners, "align_corners")
         if align_corners is not None and mode != "bilinear":
             raise ValueError(
                 f"Upsample: align_corners can only be set with mode='bilinear', got mode={mode!r}"

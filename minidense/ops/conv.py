@@ -53,6 +53,7 @@ class ConvTranspose2dFn(Function):
 
 
 def _check_tensors(fn, **tensors):
+    checks.tensor(tensors["input"], fn)
     for name, t in tensors.items():
         if t is not None and not isinstance(t, Tensor):
             raise TypeError(f"{fn}: {name} must be a minidense Tensor, got {type(t).__name__}")

@@ -13,8 +13,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _check_reduction(reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    checks.choice(reduction, _REDUCTIONS, "", "reduction")
 
 
 def _check_input(input, fn):

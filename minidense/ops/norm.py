@@ -184,7 +184,11 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
     for name, v in (("weight", weight), ("bias", bias)):
         if v is not None and v.shape != (C,):
             raise ValueError(f"group_norm: {name} must have shape ({C},), got {v.shape}")
-    if isinstance(num_groups, bool) or not hasattr(num_groups, "__index__") or num_groups < 1:
+    if (
+        isinstance(num_groups, bool | np.bool_)
+        or not isinstance(num_groups, int | np.integer)
+        or (num_groups < 1)
+    ):
         raise ValueError(f"num_groups must be a positive int, got {num_groups!r}")
     if C % num_groups:
         raise ValueError(f"num_groups={num_groups} must divide the {C} channels")

@@ -168,7 +168,7 @@ def transpose(x, dim0=-2, dim1=-1):
     """Swap two axes."""
     checks.tensor(x, "transpose")
     axes = list(range(x.ndim))
-    d0, d1 = _check_dim(dim0, x.ndim), _check_dim(dim1, x.ndim)
+    d0, d1 = _check_dim(dim0, x.ndim, "dim0"), _check_dim(dim1, x.ndim, "dim1")
     axes[d0], axes[d1] = axes[d1], axes[d0]
     return Permute.apply(x, tuple(axes))
 
@@ -209,6 +209,8 @@ cat = concat
 def stack(tensors, axis=0):
     """Stack equal-shaped tensors along a new axis; composite: unsqueeze + concat."""
     tensors = _tensor_list(tensors, "stack")
+    if tensors:
+        _check_dim(axis, tensors[0].ndim + 1, "axis")
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
             raise ValueError(
@@ -241,7 +243,7 @@ def _tensor_list(tensors, fn):
         )
     tensors = list(tensors)
     if not tensors:
-        raise ValueError(f"{fn} needs at least one tensor")
+        raise ValueError(f"{fn}: tensors must hold at least one tensor, got an empty list")
     for i, t in enumerate(tensors):
         checks.tensor(t, fn, f"tensors[{i}]")
     return tensors
@@ -274,7 +276,7 @@ def getitem(x, index):
 
 def to_device(x, device):
     """Move ``x`` to ``device`` ("cpu" or "cuda")."""
-    if device not in ("cpu", "cuda"):
+    if not isinstance(device, str) or device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     if device == x.device:
         return x

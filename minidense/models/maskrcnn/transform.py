@@ -24,6 +24,11 @@ def _image_tensor(image, dtype, name):
         x = np.asarray(image)
     except ValueError:  # a ragged nested list
         raise TypeError(f"MaskRCNN: {name} must be a numeric array or Tensor") from None
+    if x.ndim == 0:
+        raise TypeError(
+            f"MaskRCNN: {name} must be an (N, C, H, W) batch or a list of (C, H, W) images, got "
+            f"{type(image).__name__}"
+        )
     if x.dtype.kind == "f":
         x = x.astype(dtype)
     elif x.dtype.kind not in "biu":
@@ -51,6 +56,11 @@ def batch_images(images, in_channels, dtype, stride):
         sizes = [x.shape[1:] for x in xs]
     else:
         x = _image_tensor(images, dtype, "images")
+        if x.ndim != 4:
+            raise ValueError(
+                f"MaskRCNN: images must be an (N, C, H, W) batch or a list of (C, H, W) images, "
+                f"got shape {x.shape}"
+            )
         check_image_batch(x, in_channels, "MaskRCNN", dtype)
         xs, sizes = None, [x.shape[2:]] * len(x)
     if not sizes:
