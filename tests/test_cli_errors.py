@@ -78,3 +78,30 @@ def test_an_unexpected_error_is_not_hidden(tmp_path):
         pytest.raises(AttributeError, match="bug"),
     ):
         run("train-unet", "--out", str(tmp_path / "run"))
+
+
+def _flags():
+    """Every (command, flag, malformed value) of the parser: a word where a number or a choice
+    belongs, and numbers out of each flag's range."""
+    from minidense import __main__ as cli
+
+    out_of_range = {cli._non_negative: ["-1", "1.5"], cli._positive: ["0", "-1", "1.5"],
+                    cli._positive_float: ["0", "-1", "nan", "inf"], int: ["8", "1.5"]}  # fmt: skip
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    for command, parser in sub.choices.items():
+        for action in parser._actions:
+            if not action.option_strings or action.nargs == 0 or action.dest == "help":
+                continue
+            if action.type is None and action.choices is None:
+                continue  # a free string (a path): its errors are the OSError cases above
+            flag = action.option_strings[0]
+            for value in ["x"] + out_of_range.get(action.type, []):
+                yield pytest.param(command, flag, value, id=f"{command}{flag}={value}")
+
+
+@pytest.mark.parametrize("command, flag, value", list(_flags()))
+def test_every_flag_refuses_a_malformed_value_by_name(command, flag, value, tmp_path):
+    code, lines = run(command, flag, value, "--out", str(tmp_path / "run"))
+    assert code == 2, f"{command} {flag} {value}: exit {code}, stderr {lines}"
+    assert f"argument {flag}" in lines[-1], lines
+    assert not (tmp_path / "run").exists()  # refused before anything was made
