@@ -11,7 +11,7 @@ import numpy as np
 
 from .tensor import Tensor
 
-__all__ = ["tensor", "same_dtype", "number", "integer", "flag", "int_tuple", "choice"]
+__all__ = ["tensor", "same_dtype", "number", "integer", "flag", "int_tuple", "choice", "broadcast"]
 
 
 def tensor(x, fn, name="input", *, floating=False, ndim=None, layout=""):
@@ -44,19 +44,29 @@ def same_dtype(x, ref, fn, name, ref_name="input"):
 
 
 def number(v, fn, name, *, lo=-np.inf, hi=np.inf, lo_open=False):
-    """A finite real number in [lo, hi] (``lo_open``: (lo, hi]), as a float."""
+    """A finite real number in [lo, hi] (``lo_open``: (lo, hi]), returned as given. ``fn``
+    prefixes the message (empty: none)."""
+    prefix = f"{fn}: " if fn else ""
     if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{fn}: {name} must be a number, got {type(v).__name__} ({v!r})")
-    v = float(v)
+        raise TypeError(f"{prefix}{name} must be a number, got {type(v).__name__} ({v!r})")
     if not (np.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi):
         if hi == np.inf and lo == -np.inf:
-            what = "finite"
+            what = ""
         elif hi == np.inf:
-            what = f"finite and {'>' if lo_open else '>='} {lo:g}"
+            what = f" {'>' if lo_open else '>='} {lo:g}"
         else:
-            what = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
-        raise ValueError(f"{fn}: {name} must be {what}, got {v!r}")
+            what = f" in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+        raise ValueError(f"{prefix}{name} must be a finite number{what}, got {v!r}")
     return v
+
+
+def broadcast(fn, **shapes):
+    """The broadcast shape of the named ``shapes``, or a ValueError naming them all."""
+    try:
+        return np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        listed = " and ".join(f"{name} of shape {tuple(s)}" for name, s in shapes.items())
+        raise ValueError(f"{fn}: {listed} do not broadcast") from None
 
 
 def integer(v, fn, name, *, lo=None):

@@ -189,7 +189,7 @@ def test_bad_arguments():
         optim.SGD([p, np.zeros(2)], lr=0.1)
     with pytest.raises(ValueError, match="nesterov"):
         optim.SGD([p], lr=0.1, nesterov=True)
-    with pytest.raises(ValueError, match=r"SGD: momentum must be finite and >= 0, got -0.5"):
+    with pytest.raises(ValueError, match=r"SGD: momentum must be a finite number >= 0, got -0.5"):
         optim.SGD([p], lr=0.1, momentum=-0.5)
     with pytest.raises(ValueError, match="betas"):
         optim.Adam([p], betas=(0.9, 1.0))

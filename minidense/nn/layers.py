@@ -5,6 +5,7 @@ import numbers
 
 import numpy as np
 
+from .. import checks
 from ..ops import activation as A
 from ..ops import norm as N
 from ..tensor import default_generator
@@ -39,15 +40,7 @@ def _positive_int(v, name):
 
 def _number(v, name, lo=-math.inf, hi=math.inf, lo_open=False):
     """A finite real in [lo, hi] (``lo_open``: (lo, hi]); TypeError for non-numbers."""
-    if not isinstance(v, numbers.Real) or isinstance(v, bool):
-        raise TypeError(f"{name} must be a number, got {type(v).__name__} ({v!r})")
-    if not (math.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi):
-        if hi == math.inf:
-            what = f"{'>' if lo_open else '>='} {lo}"
-        else:
-            what = f"in {'(' if lo_open else '['}{lo}, {hi}]"
-        raise ValueError(f"{name} must be a finite number {what}, got {v!r}")
-    return v
+    return checks.number(v, "", name, lo=lo, hi=hi, lo_open=lo_open)
 
 
 def _flag(v, name):

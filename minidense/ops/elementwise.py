@@ -259,12 +259,7 @@ def _operands(fn, a, b):
             f"{fn}: a or b must be a minidense Tensor, got {type(a).__name__} and {type(b).__name__}"
         )
     a, b = like._operand(a), like._operand(b)
-    try:
-        np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(
-            f"{fn}: a of shape {a.shape} and b of shape {b.shape} do not broadcast"
-        ) from None
+    checks.broadcast(fn, a=a.shape, b=b.shape)
     return a, b
 
 

@@ -182,12 +182,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     w = None
     if weight is not None:
         w = _host_weight(weight, fn, input.dtype)
-        try:
-            np.broadcast_shapes(w.shape, input.shape)
-        except ValueError:
-            raise ValueError(
-                f"{fn}: weight of shape {w.shape} does not broadcast to input's {input.shape}"
-            ) from None
+        checks.broadcast(fn, weight=w.shape, input=input.shape)
         w = on_device_of(w, input.data)
     return _reduce(BCEWithLogits.apply(input, target, w), reduction)
 
