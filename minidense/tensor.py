@@ -403,9 +403,14 @@ class Tensor(Mutation):
         return R.min(self, axis, keepdims)
 
     def argmax(self, axis=None):
-        from .ops import reduce as R
-
-        return R.argmax(self, axis)
+        if axis is not None and not (
+            isinstance(axis, int | np.integer) and not isinstance(axis, bool)
+            and -self.ndim <= axis < self.ndim
+        ):  # fmt: skip
+            raise ValueError(
+                f"argmax: axis must be None or an int in [-{self.ndim}, {self.ndim}), got {axis!r}"
+            )
+        return Tensor._wrap(array_module(self.data).argmax(self.data, axis=axis))
 
     def any(self):
         return bool(np.any(self.numpy()))

@@ -5,7 +5,6 @@ import builtins
 from .. import checks
 from ..autograd import Function
 from ..backend import array_module
-from ..tensor import Tensor
 
 
 def _axes(axis, x, fn, keepdims=False):
@@ -103,16 +102,3 @@ def min(x, axis=None, keepdims=False):
     axes = _axes(axis, x, "min", keepdims)
     _check_nonempty(x, axes, "min")
     return Extremum.apply(x, axes, keepdims, "min")
-
-
-def argmax(x, axis=None):
-    """The index of the (first) maximum over ``axis`` (None: of the flattened tensor), int64."""
-    if axis is not None:
-        axis = _axes(axis, x, "argmax")
-        if len(axis) != 1:
-            raise TypeError(f"argmax: axis must be one int or None, got {axis}")
-        axis = axis[0]
-    checks.tensor(x, "argmax")
-    if x.size == 0:
-        raise ValueError(f"argmax of an empty tensor (shape {x.shape})")
-    return Tensor._wrap(array_module(x.data).argmax(x.data, axis=axis))
