@@ -16,6 +16,7 @@ assignment, and ``.data`` / ``.grad`` assignment, with PyTorch's safety rules.
 """
 
 import numbers
+import operator
 
 import numpy as np
 
@@ -181,18 +182,18 @@ class Mutation:
     # ------------------------------------------------------------- in-place ops
     def add_(self, other, alpha=1):
         """self += alpha·other, in place."""
-        return self._binary_("add_", other, alpha, lambda a, b: a + b)
+        return self._binary_("add_", other, alpha, operator.add, operator.iadd)
 
     def sub_(self, other, alpha=1):
         """self -= alpha·other, in place."""
-        return self._binary_("sub_", other, alpha, lambda a, b: a - b)
+        return self._binary_("sub_", other, alpha, operator.sub, operator.isub)
 
     def mul_(self, other):
-        return self._binary_("mul_", other, 1, lambda a, b: a * b)
+        return self._binary_("mul_", other, 1, operator.mul, operator.imul)
 
     def div_(self, other):
         """self /= other, in place (true division: an integer tensor refuses it)."""
-        return self._binary_("div_", other, 1, lambda a, b: a / b)
+        return self._binary_("div_", other, 1, operator.truediv, operator.itruediv)
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -251,7 +252,9 @@ class Mutation:
         view.copy_(value)
 
     # ------------------------------------------------------------- machinery
-    def _binary_(self, name, other, alpha, op):
+    def _binary_(self, name, other, alpha, op, iop):
+        """``op`` on Tensors (recorded when a graph is); ``iop``, its in-place form on raw arrays,
+        for the common case of an update of a tensor's own memory in its own dtype."""
         if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
             raise TypeError(f"{name}: alpha must be a number, got {type(alpha).__name__}")
         operand = _numeric(self, other, name, "other")
@@ -282,10 +285,21 @@ class Mutation:
             a, b = old._pair(operand)
             return op(a, b if alpha == 1 else b * alpha)
 
-        return self._inplace(name, compute, operand)
+        fast = None
+        if operand.dtype == self.dtype and (
+            self.dtype.kind == "f" or (op is not operator.truediv and alpha == 1)
+        ):
+            other = operand.data
 
-    def _inplace(self, name, compute, *operands):
-        """Replace this tensor's values by ``compute(old)`` (Tensor in, Tensor out), in place."""
+            def fast(data):  # the same arithmetic as ``compute``, without temporaries
+                iop(data, other if alpha == 1 else other * self.dtype.type(alpha))
+
+        return self._inplace(name, compute, operand, fast=fast)
+
+    def _inplace(self, name, compute, *operands, fast=None):
+        """Replace this tensor's values by ``compute(old)`` (Tensor in, Tensor out), in place.
+        ``fast(data)``, if given, updates a raw array in place to the same values: used when
+        nothing is recorded and the tensor owns its memory (not a view)."""
         base = self._base
         view_of = base if base is not None and self._view_grad else None
         graph_root = view_of if view_of is not None else self
@@ -309,6 +323,10 @@ class Mutation:
                 f"{name}: this tensor's memory is read-only (e.g. a cached dataset sample); "
                 "clone() it first"
             )
+        if not recording and fast is not None and base is None:
+            fast(self.data)
+            views.written(self)
+            return self
         if not recording:
             with no_grad():
                 new = compute(self)

@@ -131,6 +131,11 @@ def write(t, value):
         write_chain(root, t._chain, value)
         if not shares_memory(t.data, root):
             t.data[...] = value
+    written(t)
+
+
+def written(t):
+    """After ``t``'s storage was written: bump the version, refresh the views that are copies."""
     fam = family(t)
     fam.version += 1
     for v in fam.views():

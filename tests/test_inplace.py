@@ -50,6 +50,25 @@ def test_inplace_op_writes_the_broadcast_result_into_its_own_storage(device, op,
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_a_right_hand_side_overlapping_the_target(device):
+    """``t += t.T`` reads the old values everywhere, as the out-of-place ``t + t.T`` does."""
+    a = rand(3, 3)
+    t = on(device, a)
+    t += t.T
+    t.sub_(t[0], alpha=0.5)  # a row of t itself, broadcast over the rows it overwrites
+    b = a + a.T
+    np.testing.assert_allclose(t.numpy(), b - 0.5 * b[0], rtol=1e-12)
+
+
+def test_an_integer_tensor_refuses_a_fractional_alpha():
+    t = md.tensor([1, 2])
+    with pytest.raises(TypeError, match=r"add_: result type float32 can't be cast"):
+        t.add_(md.tensor([1, 1]), alpha=0.5)
+    t.add_(md.tensor([1, 1]), alpha=2)
+    assert t.numpy().tolist() == [3, 4]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_numbers_clamp_fill_zero(device):
     a = rand(2, 3)
     t = on(device, a)
