@@ -1,6 +1,7 @@
 """Command line: ``python -m minidense COMMAND [options]``; ``--help`` lists the commands."""
 
 import argparse
+import errno
 import os
 import sys
 
@@ -221,10 +222,44 @@ def main(argv=None):
         hint = args.on_interrupt(args) if callable(args.on_interrupt) else args.on_interrupt
         print(f"\ninterrupted{hint}", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except _DOCUMENTED as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     return 0
+
+
+# The errors docs/errors.md documents (CheckpointError is a ValueError, NonFiniteLossError a
+# FloatingPointError), and every OSError: a path that is a directory, a permission, a full disk.
+_DOCUMENTED = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    RuntimeError,
+    FloatingPointError,
+    OSError,
+)
+
+_OS_HINTS = {
+    errno.ENOSPC: "free some disk space, or choose another --out",
+    errno.EDQUOT: "free some disk space, or choose another --out",
+    errno.EACCES: "choose a folder you can write to (--out)",
+    errno.EPERM: "choose a folder you can write to (--out)",
+    errno.EROFS: "choose a folder you can write to (--out)",
+}
+
+
+def _one_line(e):
+    """The exception's message on one line (an OSError from the system as 'what: path; hint')."""
+    if isinstance(e, OSError) and e.strerror:
+        text = e.strerror + (f": '{e.filename}'" if e.filename else "")
+        if e.errno in _OS_HINTS:
+            text += f"; {_OS_HINTS[e.errno]}"
+    elif isinstance(e, KeyError) and e.args:
+        text = str(e.args[0])  # str(KeyError) would quote the message
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -19,10 +19,12 @@ The engine (``backward`` below) owns graph traversal and un-broadcasting: an op 
 gradient with the *broadcast* shape of its output, and the engine sums it back to each input's shape.
 """
 
+import functools
 import threading
 
 import numpy as np
 
+from . import views
 from .backend import array_module, as_array, move
 
 __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "backward"]
@@ -48,13 +50,18 @@ class _GradMode:
     def __new__(cls, fn=None):
         # ``@no_grad`` without parentheses: decorate directly, as torch.no_grad allows.
         mode = super().__new__(cls)
+        if fn is not None and not callable(fn):
+            raise TypeError(
+                f"{cls.__name__}() takes no argument (or decorates a function), got {fn!r}"
+            )
         return mode(fn) if callable(fn) else mode
 
     def __init__(self, fn=None):
         pass
 
     def __call__(self, fn):
-        import functools
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__} decorates functions, got {fn!r}")
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -86,9 +93,13 @@ class Context:
     def __init__(self, fn, inputs, needs_input_grad):
         self.fn = fn
         self.inputs = inputs  # per forward argument: the Tensor, or None for non-Tensor arguments
+        # Where each input's gradient goes: the (context, output index) that made it, taken now,
+        # because an in-place op later gives the same Tensor object a new place in the graph.
+        self.edges = tuple(None if t is None else (t._ctx, t._out_index) for t in inputs)
         self.needs_input_grad = needs_input_grad
         self.outputs_meta = ()  # (shape, dtype) per output, to fill in gradients of unused outputs
         self._saved = ()
+        self._versions = ()  # versions of the tensors whose memory the saved arrays are
         self._freed = False
 
     def save_for_backward(self, *arrays):
@@ -98,13 +109,15 @@ class Context:
     def saved_tensors(self):
         if self._freed:
             raise RuntimeError(_FREED_MESSAGE.format(name=self.fn.__name__))
+        views.check(self.fn.__name__, self._versions)
         return self._saved
 
     def free(self):
         """Drop saved arrays and graph links once backward has used them (saves memory)."""
-        self._saved = ()
+        self._saved = self._versions = ()
         self._freed = True
         self.inputs = tuple(None for _ in self.inputs)
+        self.edges = self.inputs
 
 
 _FREED_MESSAGE = (
@@ -123,6 +136,10 @@ class Function:
     @staticmethod
     def backward(ctx, *grad_outputs):
         raise NotImplementedError
+
+    # A view op (reshape, permute, basic indexing) sets this to a function of its non-tensor
+    # arguments that returns the ``views.Step`` it made (or None when the output is a copy).
+    view_step = None
 
     @classmethod
     def apply(cls, *args):
@@ -145,6 +162,12 @@ class Function:
                     t.requires_grad = True
                     t._ctx = ctx
                     t._out_index = i
+            if ctx._saved:
+                ctx._versions = views.snapshot(ctx._saved, tensors, results)
+        if cls.view_step is not None:
+            step = cls.view_step(*args[1:])
+            if step is not None:
+                views.make_view(results[0], tensors[0], step, is_grad_enabled())
         return results if isinstance(out, tuple) else results[0]
 
 
@@ -196,9 +219,9 @@ def _topological_order(root_ctx):
             continue
         visited.add(id(ctx))
         stack.append((ctx, True))
-        for t in ctx.inputs:
-            if t is not None and t._ctx is not None and id(t._ctx) not in visited:
-                stack.append((t._ctx, False))
+        for edge in ctx.edges:
+            if edge is not None and edge[0] is not None and id(edge[0]) not in visited:
+                stack.append((edge[0], False))
     return post_order[::-1]
 
 
@@ -206,6 +229,8 @@ def backward(root, grad=None, retain_graph=False):
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
     from .tensor import Tensor
 
+    if not isinstance(retain_graph, bool | np.bool_):
+        raise TypeError(f"backward: retain_graph must be True or False, got {retain_graph!r}")
     if not root.requires_grad:
         raise RuntimeError(
             "backward() on a tensor that does not require grad: create the inputs with "
@@ -257,17 +282,20 @@ def backward(root, grad=None, retain_graph=False):
                 f"{ctx.fn.__name__}.backward returned {len(input_grads)} gradients, "
                 f"but forward took {len(ctx.inputs)} arguments"
             )
-        for t, g in zip(ctx.inputs, input_grads, strict=True):
-            if t is None or g is None or not t.requires_grad:
+        for t, edge, needs, g in zip(
+            ctx.inputs, ctx.edges, ctx.needs_input_grad, input_grads, strict=True
+        ):
+            if t is None or g is None or not needs:
                 continue
             g = unbroadcast(as_array(g), t.shape)  # raw device arrays from kernels: CudaArrays
             if g.dtype != t.dtype:
                 g = g.astype(t.dtype)
-            if t._ctx is None:
-                t._accumulate_grad(g)
+            parent, k = edge
+            if parent is None:
+                if t.requires_grad:  # a leaf (its flag may have been switched off since)
+                    t._accumulate_grad(g)
             else:
-                slots = pending.setdefault(id(t._ctx), _slots(t._ctx))
-                k = t._out_index
+                slots = pending.setdefault(id(parent), _slots(parent))
                 slots[k] = g if slots[k] is None else slots[k] + g
         if not retain_graph:
             ctx.free()

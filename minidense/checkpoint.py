@@ -146,6 +146,8 @@ def save_checkpoint(
         )
     if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
         raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
+    if not isinstance(compress, bool):
+        raise TypeError(f"compress must be True or False, got {compress!r}")
 
     arrays: dict[str, np.ndarray] = {}
     for name, value in model_state.items():

@@ -3,6 +3,7 @@
 Each one validates its arguments and calls a ``Function`` from ``minidense.ops``.
 """
 
+from . import checks
 from .ops.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .ops.boxes import (
     BoxCoder,
@@ -14,7 +15,7 @@ from .ops.boxes import (
     remove_small_boxes,
 )
 from .ops.conv import conv2d, conv_transpose2d
-from .ops.elementwise import clamp, maximum, minimum, where
+from .ops.elementwise import abs, clamp, exp, log, maximum, minimum, sqrt, where
 from .ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, smooth_l1_loss
 from .ops.norm import batch_norm, group_norm
 from .ops.pool import avg_pool2d, max_pool2d, max_unpool2d
@@ -39,21 +40,6 @@ __all__ = [
 ]  # fmt: skip
 
 
-def exp(x):
-    return x.exp()
-
-
-def log(x):
-    return x.log()
-
-
-def sqrt(x):
-    return x.sqrt()
-
-
-def abs(x):
-    return x.abs()
-
-
 def matmul(a, b):
-    return a @ b
+    """``a @ b`` with NumPy's rules (batch axes broadcast); both must be Tensors."""
+    return checks.tensor(a, "matmul", "a") @ checks.tensor(b, "matmul", "b")

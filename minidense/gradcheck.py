@@ -69,6 +69,17 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     (returns False instead when ``raise_exception=False``). NaN or infinite gradients, on either
     side, are mismatches. Inputs' ``.grad`` are left as they were.
     """
+    if not callable(fn):
+        raise TypeError(f"gradcheck: fn must be callable, got {type(fn).__name__}")
+    if not isinstance(inputs, Tensor | list | tuple):
+        raise TypeError(
+            f"gradcheck: inputs must be a Tensor or a list/tuple of arguments, got "
+            f"{type(inputs).__name__}"
+        )
+    if not isinstance(raise_exception, bool):
+        raise TypeError(
+            f"gradcheck: raise_exception must be True or False, got {raise_exception!r}"
+        )
     eps = _check_number("eps", eps, positive=True)
     atol = _check_number("atol", atol, positive=False)
     rtol = _check_number("rtol", rtol, positive=False)

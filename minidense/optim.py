@@ -1,14 +1,19 @@
 """Optimizers (SGD, Adam, AdamW), learning-rate schedules and gradient clipping.
 
-Every optimizer updates ``p.data`` in place from ``p.grad`` and keeps its per-parameter state as
-arrays indexed by the parameter's position, so ``state_dict()`` can be checkpointed as plain arrays.
+Every optimizer updates each parameter in place from ``p.grad`` (``p.sub_(...)`` under
+``no_grad()``, so the parameter's version moves on and a graph that saved the old value refuses a
+later backward) and keeps its per-parameter state as arrays indexed by the parameter's position,
+so ``state_dict()`` can be checkpointed as plain arrays.
 """
 
 import math
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 
+from . import checks
+from .autograd import no_grad
 from .backend import array_module, device_of, move
 from .tensor import Tensor
 
@@ -20,14 +25,18 @@ __all__ = [
 
 class Optimizer:
     def __init__(self, params, lr, defaults):
-        if isinstance(params, Tensor) or hasattr(params, "named_parameters"):
+        if (
+            isinstance(params, Tensor | str | bytes)
+            or hasattr(params, "named_parameters")
+            or not hasattr(params, "__iter__")
+        ):
             raise TypeError(
                 f"params must be an iterable of Parameters, got a {type(params).__name__}; "
                 "pass model.parameters()"
             )
         params = list(params)
         if not params:
-            raise ValueError("optimizer got an empty parameter list")
+            raise ValueError("params: optimizer got an empty parameter list")
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"params[{i}] must be a Tensor/Parameter, got {type(p).__name__}")
@@ -42,7 +51,9 @@ class Optimizer:
                     "parameter once (model.parameters() already does)"
                 )
             seen[id(p)] = i
-        if not (isinstance(lr, int | float) and lr >= 0 and math.isfinite(lr)):
+        if isinstance(lr, bool) or not (
+            isinstance(lr, int | float) and lr >= 0 and math.isfinite(lr)
+        ):
             raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
         self.params = params
         self.lr = float(lr)
@@ -81,8 +92,9 @@ class Optimizer:
                 if name != "step" and (v.dtype != p.dtype or device_of(v) != p.device):
                     state[name] = _state_array(v, name, p)
         self.step_count += 1
-        for i, p, g in trainable:
-            self._update(i, p, g, self.state[i])
+        with no_grad():
+            for i, p, g in trainable:
+                self._update(i, p, g, self.state[i])
 
     def _update(self, i, p, g, state):
         raise NotImplementedError
@@ -99,8 +111,16 @@ class Optimizer:
             },  # fmt: skip
         }
 
-    def load_state_dict(self, sd):
+    def load_state_dict(self, state_dict):
+        sd = state_dict
+        if not isinstance(sd, Mapping):
+            raise TypeError(
+                f"load_state_dict: state_dict must be the dict optimizer.state_dict() returns, "
+                f"got {type(sd).__name__}"
+            )
         state = sd.get("state", {})
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict: 'state' must be a dict, got {type(state).__name__}")
         for key, s in state.items():
             i = int(key)
             if not 0 <= i < len(self.params):
@@ -135,10 +155,9 @@ class SGD(Optimizer):
     """v ← μ·v + (g + λ·p);  p ← p − lr·v   (nesterov: p ← p − lr·(g + λp + μ·v))"""
 
     def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0, nesterov=False):
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError(
-                f"momentum and weight_decay must be >= 0, got {momentum}, {weight_decay}"
-            )
+        checks.number(momentum, "SGD", "momentum", lo=0)
+        checks.number(weight_decay, "SGD", "weight_decay", lo=0)
+        checks.flag(nesterov, "SGD", "nesterov")
         if nesterov and momentum == 0:
             raise ValueError("nesterov momentum needs momentum > 0")
         super().__init__(params, lr, dict(momentum=momentum, weight_decay=weight_decay,
@@ -156,7 +175,7 @@ class SGD(Optimizer):
                 state["velocity"] += g
             v = state["velocity"]
             g = g + self.momentum * v if self.nesterov else v
-        p.data -= (self.lr * g).astype(p.dtype, copy=False)
+        p.sub_(Tensor._wrap(g), alpha=self.lr)
 
 
 class Adam(Optimizer):
@@ -168,12 +187,14 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"betas must be in [0, 1), got {betas}")
-        if not (eps > 0 and math.isfinite(eps)) or not (weight_decay >= 0):
-            raise ValueError(
-                f"eps must be > 0 and weight_decay >= 0, got eps={eps}, weight_decay={weight_decay}"
-            )
+        name = type(self).__name__
+        if not isinstance(betas, tuple | list) or len(betas) != 2:
+            raise TypeError(f"{name}: betas must be a pair of numbers in [0, 1), got {betas!r}")
+        for b in betas:
+            if checks.number(b, name, "betas", lo=0, hi=1) == 1:
+                raise ValueError(f"{name}: betas must be in [0, 1), got {betas}")
+        checks.number(eps, name, "eps", lo=0, lo_open=True)
+        checks.number(weight_decay, name, "weight_decay", lo=0)
         super().__init__(params, lr, dict(betas=tuple(betas), eps=eps, weight_decay=weight_decay))
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
 
@@ -194,11 +215,11 @@ class Adam(Optimizer):
         v *= b2
         v += (1 - b2) * g * g
         if self.weight_decay and self.decoupled:
-            p.data *= 1 - self.lr * self.weight_decay
+            p.mul_(1 - self.lr * self.weight_decay)
         m_hat = m / (1 - b1**t)
         v_hat = v / (1 - b2**t)
         sqrt = array_module(v_hat).sqrt
-        p.data -= (self.lr * m_hat / (sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
+        p.sub_(Tensor._wrap(m_hat / (sqrt(v_hat) + self.eps)), alpha=self.lr)
 
 
 class AdamW(Adam):
@@ -226,6 +247,7 @@ class LRScheduler:
         raise NotImplementedError
 
     def step(self):
+        """Advance one step and set the optimizer's lr; returns it."""
         self.last_step += 1
         self.optimizer.lr = self.lr_at(self.last_step)
         return self.optimizer.lr
@@ -233,7 +255,13 @@ class LRScheduler:
     def state_dict(self):
         return {"last_step": self.last_step, "base_lr": self.base_lr}
 
-    def load_state_dict(self, sd):
+    def load_state_dict(self, state_dict):
+        sd = state_dict
+        if not isinstance(sd, Mapping) or not {"last_step", "base_lr"} <= set(sd):
+            raise TypeError(
+                f"load_state_dict: state_dict must be the dict scheduler.state_dict() returns "
+                f"(last_step, base_lr), got {sd!r}"
+            )
         self.last_step, self.base_lr = int(sd["last_step"]), float(sd["base_lr"])
         self.optimizer.lr = self.lr_at(self.last_step)
 
@@ -242,10 +270,8 @@ class StepLR(LRScheduler):
     """lr = base·γ^⌊step/step_size⌋"""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if step_size <= 0:
-            raise ValueError(f"step_size must be positive, got {step_size}")
-        if not (gamma > 0 and math.isfinite(gamma)):
-            raise ValueError(f"gamma must be a finite number > 0, got {gamma}")
+        checks.integer(step_size, "StepLR", "step_size", lo=1)
+        checks.number(gamma, "StepLR", "gamma", lo=0, lo_open=True)
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer)
 
@@ -258,7 +284,12 @@ class WarmupCosine(LRScheduler):
     base to ``min_lr`` at ``total_steps`` (held there afterwards)."""
 
     def __init__(self, optimizer, total_steps, warmup_steps=0, warmup_factor=0.1, min_lr=0.0):
-        if total_steps <= 0 or warmup_steps < 0 or warmup_steps > total_steps:
+        name = type(self).__name__
+        checks.integer(total_steps, name, "total_steps", lo=1)
+        checks.integer(warmup_steps, name, "warmup_steps", lo=0)
+        checks.number(warmup_factor, name, "warmup_factor", lo=0)
+        checks.number(min_lr, name, "min_lr", lo=0)
+        if warmup_steps > total_steps:
             raise ValueError(
                 f"need 0 <= warmup_steps <= total_steps and total_steps > 0, got "
                 f"warmup_steps={warmup_steps}, total_steps={total_steps}"
@@ -290,12 +321,18 @@ def clip_grad_norm_(params, max_norm):
         raise ValueError(f"clip_grad_norm_: max_norm must be a finite number > 0, got {max_norm!r}")
     if isinstance(params, Tensor):
         params = [params]
-    grads = [p.grad.data for p in params if isinstance(p, Tensor) and p.grad is not None]
+    if isinstance(params, str | bytes) or not hasattr(params, "__iter__"):
+        raise TypeError(
+            f"clip_grad_norm_: params must be a Tensor or an iterable of them, got "
+            f"{type(params).__name__}"
+        )
+    grads = [p.grad for p in params if isinstance(p, Tensor) and p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads))
+    total = math.sqrt(sum(float((g.data.astype(np.float64) ** 2).sum()) for g in grads))
     if math.isfinite(total) and total > max_norm > 0:
         scale = max_norm / (total + 1e-6)
-        for g in grads:
-            g *= scale
+        with no_grad():
+            for g in grads:
+                g.mul_(scale)
     return total

@@ -6,8 +6,9 @@ and indices and never require grad. Operators record the graph through ``miniden
 
 import numpy as np
 
-from . import autograd
+from . import autograd, views
 from .backend import array_module, as_array, device_of, on_device_of
+from .inplace import Mutation
 
 __all__ = [
     "Tensor",
@@ -36,7 +37,7 @@ def _to_array(data, dtype=None, name="data"):
     if hasattr(data, "copy_to_host") and not isinstance(data, np.ndarray):
         arr = as_array(data)  # a device array: it stays on the device
         if dtype is not None:
-            dtype = np.dtype(dtype)
+            dtype = _dtype(dtype)
             if dtype.kind not in _ALLOWED_KINDS or dtype == np.float16:
                 raise TypeError(
                     f"dtype must be float32, float64, an integer type or bool, got {dtype}"
@@ -53,7 +54,7 @@ def _to_array(data, dtype=None, name="data"):
             f"from {type(data).__name__}"
         )
     if dtype is not None:
-        dtype = np.dtype(dtype)
+        dtype = _dtype(dtype)
         if dtype.kind not in _ALLOWED_KINDS or dtype == np.float16:
             raise TypeError(f"dtype must be float32, float64, an integer type or bool, got {dtype}")
         return arr.astype(dtype, copy=False)
@@ -68,17 +69,18 @@ def _to_array(data, dtype=None, name="data"):
     return arr
 
 
-class Tensor:
+class Tensor(Mutation):
     """An n-dimensional array that can record the operations applied to it.
 
     ``data`` is the raw array (``np.ndarray`` on "cpu"), ``grad`` a Tensor filled by ``backward()``.
+    In-place ops, ``.data`` and ``.grad`` assignment: ``minidense.inplace``.
     """
 
     __array_ufunc__ = None  # make ndarray (op) Tensor defer to Tensor's reflected operators
 
     def __init__(self, data, requires_grad=False, dtype=None):
-        self.data = _to_array(data, dtype)
-        self.grad = None
+        self._data = _to_array(data, dtype)
+        self._grad = None
         self._ctx = None  # the autograd Context that produced this tensor (None for leaves)
         self._out_index = 0
         self.requires_grad = False
@@ -95,7 +97,7 @@ class Tensor:
         elif not isinstance(array, np.ndarray):
             array = as_array(array)  # raw device arrays from kernels become CudaArrays
         t = cls.__new__(cls)
-        t.data, t.grad, t._ctx, t._out_index, t.requires_grad = array, None, None, 0, False
+        t._data, t._grad, t._ctx, t._out_index, t.requires_grad = array, None, None, 0, False
         return t
 
     # ----------------------------------------------------------------- properties
@@ -158,20 +160,20 @@ class Tensor:
         # (set by hand, or from before a cast): NumPy would promote float32 + float64 to float64.
         if g.dtype != self.dtype:
             g = g.astype(self.dtype)
-        if self.grad is None:
-            self.grad = Tensor._wrap(g.copy())
+        if self._grad is None:
+            self._grad = Tensor._wrap(g.copy())
         else:
-            old = self.grad.data
+            old = self._grad.data
             if old.dtype != self.dtype:
                 old = old.astype(self.dtype)
-            self.grad = Tensor._wrap(old + g)
+            self._grad = Tensor._wrap(old + g)
 
     def zero_grad(self):
         self.grad = None
 
     def detach(self):
-        """The same data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        """The same data (and version counter), cut from the graph."""
+        return views.detached(self, Tensor._wrap(self.data))
 
     # ----------------------------------------------------------------- conversion
     def numpy(self):
@@ -213,7 +215,7 @@ class Tensor:
     def astype(self, dtype):
         from .ops import shape as S
 
-        dtype = np.dtype(dtype)
+        dtype = _dtype(dtype)
         if dtype == np.float16 or dtype.kind not in _ALLOWED_KINDS:
             raise TypeError(f"dtype must be float32, float64, an integer type or bool, got {dtype}")
         return S.Cast.apply(self, dtype)
@@ -343,6 +345,12 @@ class Tensor:
     # Comparisons give bool tensors and record no graph.
     def _compare(self, other, name):
         other = self._operand(other)
+        try:
+            np.broadcast_shapes(self.shape, other.shape)
+        except ValueError:
+            raise ValueError(
+                f"{name}: shapes {self.shape} and {other.shape} do not broadcast"
+            ) from None
         return Tensor._wrap(getattr(array_module(self.data), name)(self.data, other.data))
 
     def __lt__(self, other):
@@ -395,6 +403,13 @@ class Tensor:
         return R.min(self, axis, keepdims)
 
     def argmax(self, axis=None):
+        if axis is not None and not (
+            isinstance(axis, int | np.integer) and not isinstance(axis, bool)
+            and -self.ndim <= axis < self.ndim
+        ):  # fmt: skip
+            raise ValueError(
+                f"argmax: axis must be None or an int in [-{self.ndim}, {self.ndim}), got {axis!r}"
+            )
         return Tensor._wrap(array_module(self.data).argmax(self.data, axis=axis))
 
     def any(self):
@@ -442,22 +457,22 @@ class Tensor:
     def exp(self):
         from .ops import elementwise as E
 
-        return E.Exp.apply(self)
+        return E.exp(self)
 
     def log(self):
         from .ops import elementwise as E
 
-        return E.Log.apply(self)
+        return E.log(self)
 
     def sqrt(self):
         from .ops import elementwise as E
 
-        return E.Sqrt.apply(self)
+        return E.sqrt(self)
 
     def abs(self):
         from .ops import elementwise as E
 
-        return E.Abs.apply(self)
+        return E.abs(self)
 
     def clamp(self, min=None, max=None):
         from .ops import elementwise as E
@@ -516,8 +531,16 @@ def _shape_arg(shape):
     return tuple(int(s) for s in shape)
 
 
+def _dtype(dtype):
+    """``dtype`` as a NumPy dtype, or a TypeError naming the argument."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a NumPy dtype or its name, got {dtype!r}") from None
+
+
 def _float_dtype(dtype):
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    dtype = _dtype(np.float32 if dtype is None else dtype)
     if dtype not in _FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     return dtype
@@ -531,7 +554,7 @@ def tensor(data, dtype=None, requires_grad=False):
 
 def as_tensor(data, dtype=None):
     """``data`` as a Tensor, without copying where possible (Tensors pass through)."""
-    if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == _dtype(dtype)):
         return data
     return Tensor(data, dtype=dtype)
 
@@ -545,19 +568,33 @@ def ones(*shape, dtype=None, requires_grad=False):
 
 
 def full(shape, value, dtype=None, requires_grad=False):
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"full: value must be a number, got {type(value).__name__} ({value!r})")
     return Tensor(np.full(_shape_arg((shape,)), value, _float_dtype(dtype)), requires_grad)
 
 
+def _like(t, fn):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{fn}: t must be a minidense Tensor, got {type(t).__name__}")
+    return t
+
+
 def zeros_like(t, requires_grad=False):
-    return Tensor(np.zeros(t.shape, t.dtype), requires_grad)
+    """Zeros of ``t``'s shape and dtype (on the CPU)."""
+    return Tensor(np.zeros(_like(t, "zeros_like").shape, t.dtype), requires_grad)
 
 
 def ones_like(t, requires_grad=False):
-    return Tensor(np.ones(t.shape, t.dtype), requires_grad)
+    return Tensor(np.ones(_like(t, "ones_like").shape, t.dtype), requires_grad)
 
 
 def arange(*args, dtype=None):
     """``arange(stop)``, ``arange(start, stop[, step])`` as NumPy's (float arguments: float32)."""
+    if not 1 <= len(args) <= 3 or not all(
+        isinstance(a, int | float | np.integer | np.floating) and not isinstance(a, bool)
+        for a in args
+    ):
+        raise TypeError(f"arange takes 1 to 3 numbers (start, stop, step), got {args!r}")
     if len(args) == 3 and args[2] == 0:
         raise ValueError("arange: step must not be zero")
     data = np.arange(*args)
@@ -566,15 +603,26 @@ def arange(*args, dtype=None):
     return Tensor(data, dtype=dtype)
 
 
+def _rng(generator):
+    if generator is None:
+        return _generator
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(
+            f"generator must be a numpy.random.Generator (np.random.default_rng(seed)), got "
+            f"{type(generator).__name__}"
+        )
+    return generator
+
+
 def randn(*shape, dtype=None, requires_grad=False, generator=None):
     """Standard-normal samples from ``generator`` (default: the seedable global one)."""
-    rng = generator if generator is not None else _generator
+    rng = _rng(generator)
     data = rng.standard_normal(_shape_arg(shape)).astype(_float_dtype(dtype))
     return Tensor(data, requires_grad)
 
 
 def rand(*shape, dtype=None, requires_grad=False, generator=None):
     """Uniform [0, 1) samples from ``generator`` (default: the seedable global one)."""
-    rng = generator if generator is not None else _generator
+    rng = _rng(generator)
     data = rng.random(_shape_arg(shape)).astype(_float_dtype(dtype))
     return Tensor(data, requires_grad)

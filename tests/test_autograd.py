@@ -345,7 +345,8 @@ def test_a_tensor_grad_of_another_dtype_is_cast_like_an_array_grad():
 
 def test_a_grad_left_in_another_dtype_accumulates_in_the_tensors_dtype():
     x = md.tensor(np.ones(2, np.float32), requires_grad=True)
-    x.grad = md.tensor(np.ones(2), dtype=np.float64)  # set by hand
-    (x * 3).sum().backward()
-    assert x.grad.dtype == np.float32
+    x.grad = md.tensor(np.ones(2, np.float32))
+    x.data = x.data.astype(np.float64)  # the grad is left in float32 (.grad = refuses that)
+    (x * md.tensor(np.full(2, 3.0))).sum().backward()
+    assert x.grad.dtype == np.float64
     np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0])

@@ -161,13 +161,51 @@ def optimizer_on(params):
     return optim.SGD(params, lr=0.1)
 
 
+def inplace_on_a_parameter(tmp):
+    p = nn.Linear(2, 2).weight
+    p -= 0.1 * md.ones(2, 2)
+
+
+def modified_saved_tensor(tmp):
+    x = md.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()  # exp saves its output for the backward
+    y += 1
+    y.sum().backward()
+
+
+def view_made_under_no_grad(tmp):
+    y = md.tensor([1.0, 2.0], requires_grad=True) * 2
+    with md.no_grad():
+        v = y[:1]
+    v *= 3
+
+
+def assign_grad(value):
+    p = nn.Linear(3, 2).weight
+    p.grad = value
+
+
+def disk_full(tmp):
+    from minidense.experiments import segmentation
+
+    full = OSError(28, "No space left on device", "runs/unet/checkpoint.npz")
+    with mock.patch.object(segmentation, "train_segmentation", side_effect=full):
+        cli("train-unet", "--out", str(tmp / "run"))
+
+
+def checkpoint_is_a_folder(tmp):
+    (tmp / "run" / "checkpoint.npz").mkdir(parents=True)
+    cli("train-unet", "--out", str(tmp / "run"), "--resume")
+
+
 # ------------------------------------------------------------------------------ the table
 
 TITLES = {
     "dtype": "Dtypes", "layout": "Layouts, shapes and devices", "ops": "Op arguments",
     "boxes": "Boxes", "losses": "Losses", "layers": "Layers", "state": "Model state (state_dict)",
     "optim": "Optimizers", "models": "Models", "data": "Data", "metrics": "Metrics",
-    "files": "Checkpoint files", "training": "Training", "commands": "Command line",
+    "autograd": "In-place updates and gradients", "files": "Checkpoint files",
+    "training": "Training", "commands": "Command line",
 }  # fmt: skip
 GROUPS = {group: [] for group in TITLES}
 
@@ -213,6 +251,21 @@ case("dtype", "seed-string", "seeded with a string",
 case("dtype", "arange-zero-step", "asked arange for a zero step",
      lambda t: md.arange(0, 4, 0), ValueError, r"arange: step must not be zero",
      "a non-zero step")
+case("dtype", "inplace-int-float", "added a float in place to an integer tensor",
+     lambda t: md.tensor([1, 2]).add_(0.5), TypeError,
+     r"add_: result type float32 can't be cast to the desired output type int64",
+     "`t = t + 0.5` (a new float tensor), or make t float first")
+case("dtype", "layer-float64-input", "fed float64 input to a float32 layer",
+     lambda t: nn.Conv2d(3, 4, 3)(images(dtype=np.float64)), TypeError,
+     r"Conv2d's parameters are float32 but the input is float64",
+     "`x.astype(np.float32)`, or `layer.double()`")
+case("dtype", "unpool-float-indices", "gave max_unpool2d float indices",
+     lambda t: F.max_unpool2d(images(1, 1, 2, 2), md.tensor(np.zeros((1, 1, 2, 2))), 2),
+     TypeError, r"indices must be int64 \(from max_pool2d\), got float64",
+     "pass the indices `max_pool2d(..., return_indices=True)` returned, unchanged")
+case("dtype", "target-float64", "gave mse_loss a float64 target for a float32 output",
+     lambda t: F.mse_loss(rand(3), md.tensor(np.ones(3))), TypeError,
+     r"mse_loss: target is float64 but input is float32", "`target.astype(np.float32)`")
 # --- layouts and devices
 case("layout", "nhwc-model", "fed an (N, H, W, C) batch to a model",
      lambda t: unet()(images(1, 8, 8, 3)), ValueError,
@@ -328,6 +381,21 @@ case("layers", "bn-empty-batch", "trained a BatchNorm model on an empty batch",
 case("layers", "init-mode", "initialised a weight with mode='fan_avg'",
      lambda t: nn.init.kaiming_normal_(nn.Parameter(np.zeros((2, 2))), mode="fan_avg"),
      ValueError, r"mode must be 'fan_in' or 'fan_out', got 'fan_avg'", "one of the two")
+case("layers", "layer-0d", "gave nn.Linear a 0-d tensor",
+     lambda t: nn.Linear(3, 2)(md.tensor(1.0)), ValueError,
+     r"Linear expects an input with at least 1 dimension \(\.\.\., 3\), got shape \(\)",
+     "a batch `(N, in_features)`: `x.reshape(1, -1)` for a single sample")
+case("layers", "layer-list", "gave nn.BatchNorm2d a plain list",
+     lambda t: nn.BatchNorm2d(3)([[0.0, 1.0, 2.0]]), TypeError,
+     r"BatchNorm2d expects a minidense Tensor \(N, 3, H, W\), got list",
+     "`md.tensor(x)` of shape (N, C, H, W)")
+case("layers", "linear-features", "gave nn.Linear(3, 2) rows of 5 features",
+     lambda t: nn.Linear(3, 2)(md.zeros(4, 5)), ValueError,
+     r"Linear expects \(\.\.\., 3\), got shape \(4, 5\)",
+     "the last axis holds in_features; check the layer's size")
+case("layers", "relu-ndarray", "gave F.relu a NumPy array",
+     lambda t: F.relu(np.ones(3)), TypeError,
+     r"relu: input must be a minidense Tensor, got ndarray", "`F.relu(md.tensor(x))`")
 # --- model state
 case("state", "state-missing-keys", "loaded a state_dict with missing keys",
      lambda t: nn.Linear(2, 2).load_state_dict({"weight": np.zeros((2, 2))}), KeyError,
@@ -368,7 +436,7 @@ case("models", "rcnn-label", "gave Mask R-CNN a label >= num_classes",
      "labels 1..num_classes-1; raise `num_classes` (it counts the background)")
 case("models", "rcnn-mask-size", "gave Mask R-CNN masks of another size than the image",
      lambda t: rcnn_loss(masks=lambda d: d["masks"][:, :32]), ValueError,
-     r"targets\[0\]\['masks'\] must have shape \(1, 64, 64\), got \(1, 32, 64\)",
+     r"targets\[0\]\['masks'\] must have shape \(1, 64, 64\) \(the image's size\), got \(1, 32, 64\)",
      "one full-image (H, W) mask per box")
 case("models", "rcnn-xywh", "gave Mask R-CNN (x, y, w, h) target boxes",
      lambda t: rcnn_loss(boxes=lambda d: np.array([[12.0, 10, 28, 20]]) * [1, 1, 0.3, 0.3]),
@@ -384,6 +452,14 @@ case("models", "rcnn-config", "set an IoU threshold above 1 in MaskRCNNConfig",
 case("models", "rcnn-sampling-ratio", "set sampling_ratio=1.5 in MaskRCNNConfig",
      lambda t: MaskRCNNConfig(sampling_ratio=1.5), ValueError,
      r"sampling_ratio must be an int \(<= 0: adaptive\), got 1\.5", "an int, e.g. 2")
+case("models", "rcnn-label-names", "gave Mask R-CNN class names as labels",
+     lambda t: rcnn_loss(labels=lambda d: np.array(["square"])), TypeError,
+     r"targets\[0\]\['labels'\] must be a numeric array, got dtype <U6",
+     "class indices 1..num_classes-1: map names to ints first")
+case("models", "rcnn-image-list-rank", "gave Mask R-CNN a list holding a batch",
+     lambda t: MaskRCNN(**SMALL_RCNN).predict([np.zeros((1, 3, 64, 64), np.float32)]),
+     ValueError, r"images\[0\] must be one \(C, H, W\) image, got shape \(1, 3, 64, 64\)",
+     "a list of (C, H, W) images (of any sizes), or one (N, C, H, W) batch")
 # --- data
 case("data", "batch-size-0", "made a DataLoader with batch_size=0",
      lambda t: DataLoader(ShapesInstances(2, image_size=16), batch_size=0), ValueError,
@@ -421,6 +497,31 @@ case("metrics", "coco-label", "gave the COCO evaluator a label >= num_classes",
 case("metrics", "coco-soft-masks", "gave the COCO evaluator soft (probability) masks",
      lambda t: coco_add(pred={"masks": np.full((1, 8, 8), 0.7)}, iou_type="segm"), ValueError,
      r"masks must be binary.*masks > 0\.5", "threshold: `masks > 0.5`")
+# --- in-place updates and gradients
+case("autograd", "inplace-leaf", "updated a Parameter with `-=` outside `no_grad()`",
+     inplace_on_a_parameter, RuntimeError,
+     r"sub_: a leaf Variable that requires grad is being used in an in-place operation",
+     "`with md.no_grad(): p -= lr * p.grad`")
+case("autograd", "inplace-version", "changed in place a value that backward needs",
+     modified_saved_tensor, RuntimeError,
+     r"one of the variables needed for gradient computation has been modified by an inplace "
+     r"operation: .* output 0 of Exp, is at version 1; expected version 0",
+     "update after `backward()`, or out of place: `y = y + 1`")
+case("autograd", "inplace-nograd-view", "changed in place, with grad on, a view made under no_grad",
+     view_made_under_no_grad, RuntimeError, r"this view was made under no_grad\(\)",
+     "make the view and the in-place op both inside `no_grad()` or both outside")
+case("autograd", "inplace-broadcast", "added a larger tensor in place",
+     lambda t: md.zeros(3).add_(md.zeros(2, 3)), ValueError,
+     r"add_: output with shape \(3,\) doesn't match the broadcast shape",
+     "an in-place result keeps the tensor's shape: `t = t + other`")
+case("autograd", "grad-ndarray", "assigned a NumPy array to `.grad`",
+     lambda t: assign_grad(np.zeros((2, 3), np.float32)), TypeError,
+     r"assigned grad expected to be a Tensor or None but got grad of type ndarray",
+     "`p.grad = md.tensor(g)`")
+case("autograd", "grad-shape", "assigned a `.grad` of the wrong shape",
+     lambda t: assign_grad(md.zeros(3, 2)), ValueError,
+     r"assigned grad has shape \(3, 2\), but the tensor has \(2, 3\)",
+     "a gradient of the parameter's shape, dtype and device")
 # --- files
 case("files", "ckpt-truncated", "loaded a truncated checkpoint",
      truncated_checkpoint, CheckpointError,
@@ -475,6 +576,13 @@ case("commands", "cli-out-has-checkpoint", "ran `train-unet` into an `--out` hol
      r"exit 2: error: .*run holds a checkpoint from an earlier run: "
      r"pass --resume to continue it, or choose another --out",
      "`--resume` to continue that run, or another `--out` for a new one")
+case("commands", "cli-checkpoint-dir", "ran `train-unet --resume` where checkpoint.npz is a folder",
+     checkpoint_is_a_folder, SystemExit, r"exit 2: error: checkpoint path .* is a directory",
+     "remove or rename the folder; a checkpoint is a file")
+case("commands", "cli-disk-full", "ran out of disk space during a command",
+     disk_full, SystemExit,
+     r"exit 2: error: No space left on device: 'runs/unet/checkpoint.npz'; free some disk space",
+     "free some space or choose another `--out`; the last complete checkpoint is intact")
 case("ops", "conv-nhwc", "gave conv2d an (N, H, W, C) image",
      lambda t: F.conv2d(md.randn(1, 8, 8, 3), md.randn(4, 3, 3, 3)), ValueError,
      r"input has 8; it looks like \(N, H, W, C\): use x.permute\(0, 3, 1, 2\)",

@@ -161,14 +161,14 @@ def test_rpn_propose_topk_clip_nms():
     )  # fmt: skip
     scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.1]], np.float32)
     deltas = np.zeros((1, 5, 4), np.float32)
-    (props,) = rpn._propose(scores, deltas, anchors, (32, 32))
+    (props,) = rpn._propose(scores, deltas, anchors, [(32, 32)])
     np.testing.assert_array_equal(props, [[0, 0, 10, 10], [0, 20, 10, 32]])
     # Deltas move the boxes (dx = 0.1 shifts by a tenth of the width); a box clipped to zero area
     # is dropped; at test time the larger top-k lets the lowest-scoring box in.
     deltas[0, 0] = [0.1, 0, 0, 0]
     anchors[2] = [40, 40, 50, 50]
     rpn.eval()
-    (props,) = rpn._propose(scores, deltas, anchors, (32, 32))
+    (props,) = rpn._propose(scores, deltas, anchors, [(32, 32)])
     # Box 0 moved exactly onto box 1, which NMS then suppresses.
     np.testing.assert_allclose(
         props, [[1, 0, 11, 10], [20, 20, 30, 30], [15, 0, 25, 10]], atol=1e-5

@@ -95,6 +95,15 @@ def as_array(array):
     return array if isinstance(array, cuda.CudaArray) else cuda.CudaArray.from_device(array)
 
 
+def shares_memory(a, b):
+    """Whether raw arrays ``a`` and ``b`` (may) overlap in memory: a view of one another, or of a
+    common base. Device arrays overlap when they are views of one allocation."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a is b or np.may_share_memory(a, b)
+    owner = getattr(a, "_owner", None)
+    return owner is not None and owner is getattr(b, "_owner", None)
+
+
 def on_device_of(value, like):
     """``value`` (a number or host array) on the device of the raw array ``like``.
 

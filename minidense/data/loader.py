@@ -42,10 +42,14 @@ def _check_same_size(image, target, name):
 
 
 def _flip(image, target, axis):
+    if not isinstance(target, dict) and np.asarray(target).dtype.kind not in "biuf":
+        raise TypeError(
+            f"target must be a label map (H, W) or an instance dict, got {type(target).__name__}"
+        )
     if isinstance(target, dict) and "masks" in target:
         _check_same_size(image, target["masks"], "target['masks']")
     elif target is not None and not isinstance(target, dict):
-        _check_same_size(image, target, "the label map")
+        _check_same_size(image, target, "target (a label map)")
     image = np.ascontiguousarray(np.flip(image, axis=axis))
     if isinstance(target, dict):
         out = dict(target)
@@ -66,6 +70,15 @@ def _flip(image, target, axis):
     return image, np.ascontiguousarray(np.flip(target, axis=axis))
 
 
+def _check_dataset(dataset, who):
+    if isinstance(dataset, str | bytes) or not (
+        hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")
+    ):
+        raise TypeError(
+            f"{who}: dataset must have __len__ and __getitem__, got {type(dataset).__name__}"
+        )
+
+
 def default_collate(samples: list):
     """Stack a list of samples into a batch.
 
@@ -73,6 +86,11 @@ def default_collate(samples: list):
     ``(image, dict)`` -> ``(images (B, C, H, W), [dict, ...])`` since K differs per image.
     Any other tuple is collated field by field the same way; a bare array is stacked.
     """
+    if not isinstance(samples, list | tuple) or not samples:
+        raise TypeError(
+            f"default_collate takes a non-empty list of samples, got {type(samples).__name__}"
+            f"{' (empty)' if isinstance(samples, list | tuple) else ''}"
+        )
     first = samples[0]
     if isinstance(first, tuple | list):
         return tuple(_collate_field([s[j] for s in samples]) for j in range(len(first)))
@@ -113,15 +131,16 @@ class DataLoader:
         drop_last: bool = False,
         collate: Callable | None = None,
     ):
-        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
-            raise TypeError(
-                f"dataset must have __len__ and __getitem__, got {type(dataset).__name__}"
-            )
+        _check_dataset(dataset, "DataLoader")
         self.dataset = dataset
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.seed = _check_int("seed", seed, 0)
         if collate is not None and not callable(collate):
             raise TypeError(f"collate must be callable or None, got {type(collate).__name__}")
+        for name, v in (("shuffle", shuffle), ("hflip", hflip), ("vflip", vflip),
+                        ("drop_last", drop_last)):  # fmt: skip
+            if not isinstance(v, bool | np.bool_):
+                raise TypeError(f"DataLoader: {name} must be True or False, got {v!r}")
         self.shuffle, self.hflip, self.vflip = bool(shuffle), bool(hflip), bool(vflip)
         self.drop_last = bool(drop_last)
         self.collate = collate if collate is not None else default_collate
@@ -183,6 +202,7 @@ class Subset:
     ``num_classes`` and ``class_names`` are read through from the wrapped dataset."""
 
     def __init__(self, dataset, indices: Sequence[int]):
+        _check_dataset(dataset, "Subset")
         idx = np.asarray(indices)
         if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
             raise TypeError(f"indices must be a 1-D sequence of ints, got {indices!r}")
@@ -219,6 +239,7 @@ class Cached:
     """
 
     def __init__(self, dataset):
+        _check_dataset(dataset, "Cached")
         self.dataset = dataset
         self._samples = {}
 
@@ -277,7 +298,12 @@ def random_split(dataset, lengths: Sequence, seed: int = 0) -> list[Subset]:
     ``[0.8, 0.2]``); fractional splits round down and hand the remainder out one by one from
     the first subset. Deterministic by ``seed``.
     """
+    _check_dataset(dataset, "random_split")
     n = len(dataset)
+    if isinstance(lengths, str) or not hasattr(lengths, "__iter__"):
+        raise TypeError(
+            f"random_split: lengths must be a list of counts or fractions, got {lengths!r}"
+        )
     lengths = list(lengths)
     if not lengths:
         raise ValueError("lengths must not be empty")

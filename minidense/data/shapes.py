@@ -41,6 +41,17 @@ class Shape:
     angle: float = 0.0
     color: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
+    def __post_init__(self):
+        if not isinstance(self.kind, str) or self.kind not in KINDS:
+            raise ValueError(f"Shape: kind must be one of {KINDS}, got {self.kind!r}")
+        for name in ("cx", "cy", "radius", "angle"):
+            _check_real(f"Shape: {name}", getattr(self, name))
+        color = self.color
+        if not isinstance(color, tuple | list) or len(color) != 3:
+            raise TypeError(f"Shape: color must be 3 numbers (R, G, B) in [0, 1], got {color!r}")
+        for c in color:
+            _check_real("Shape: color", c)
+
     @property
     def label(self) -> int:
         return KINDS.index(self.kind) + 1
@@ -48,6 +59,10 @@ class Shape:
 
 def shape_mask(shape: Shape, height: int, width: int) -> np.ndarray:
     """Full (unoccluded) mask of ``shape``: bool (H, W), tested at pixel centres (x+0.5, y+0.5)."""
+    if not isinstance(shape, Shape):
+        raise TypeError(f"shape must be a Shape, got {type(shape).__name__}")
+    _check_int("height", height, 0)
+    _check_int("width", width, 0)
     y = np.arange(height, dtype=np.float64)[:, None] + 0.5 - shape.cy
     x = np.arange(width, dtype=np.float64)[None, :] + 0.5 - shape.cx
     r = shape.radius
@@ -138,8 +153,21 @@ def render(
     clean (flat colours); with it the background gets a smooth texture of amplitude ``texture``,
     shapes a gentle shading, and every pixel Gaussian noise of std ``noise``.
     """
-    h = w = image_size
-    bg = np.asarray(background, dtype=np.float64).reshape(3, 1, 1)
+    if isinstance(shapes, str) or not isinstance(shapes, list | tuple):
+        raise TypeError(f"render: shapes must be a list of Shape, got {type(shapes).__name__}")
+    for i, s in enumerate(shapes):
+        if not isinstance(s, Shape):
+            raise TypeError(f"render: shapes[{i}] must be a Shape, got {type(s).__name__}")
+    h = w = _check_int("image_size", image_size, 1)
+    noise, texture = _check_real("noise", noise, 0), _check_real("texture", texture, 0)
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"render: rng must be a numpy.random.Generator or None, got {rng!r}")
+    try:
+        bg = np.asarray(background, dtype=np.float64).reshape(3, 1, 1)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"render: background must be 3 numbers (R, G, B), got {background!r}"
+        ) from None
     image = np.broadcast_to(bg, (3, h, w)).copy()
     if rng is not None and texture > 0:
         # Per-channel low-frequency blotches so that "background" is not a single colour.
@@ -185,6 +213,16 @@ def _check_int(name: str, value, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def _check_real(name: str, value, minimum=None) -> float:
+    """A finite real number (at least ``minimum`` if given)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+    if not np.isfinite(value) or (minimum is not None and value < minimum):
+        need = "finite" if minimum is None else f"finite and >= {minimum}"
+        raise ValueError(f"{name} must be {need}, got {value!r}")
+    return float(value)
 
 
 class _ShapesBase:

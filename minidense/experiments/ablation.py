@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .maskrcnn import preset as training_preset
 from .maskrcnn import train_maskrcnn
 from .records import load_record
-from .training import as_saved, fast_mode, prepare_out_dir
+from .training import as_saved, check_choice, check_flags, fast_mode, prepare_out_dir
 
 PRESETS = {
     # training preset per variant, default seeds
@@ -71,16 +71,17 @@ class Report:
 def run_ablation(preset="quick", seeds=None, strides=(16, 32), out="runs/ablation", progress=True,
                  plots=True):  # fmt: skip
     """Train every variant for every seed (skipping finished ones), then summarise."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
+    check_choice("run_ablation", "preset", preset, PRESETS)
+    check_flags("run_ablation", progress=progress, plots=plots)
     train_preset, default_seeds = PRESETS[preset]
     if fast_mode():
         train_preset = "fast"
     seeds = default_seeds if seeds is None else seeds
-    if not isinstance(seeds, int) or seeds < 1:
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
-    strides = tuple(int(s) for s in strides)
-    if not strides or any(s not in (16, 32) for s in strides):
+    if isinstance(strides, str) or not isinstance(strides, tuple | list):
+        raise TypeError(f"strides must be a tuple of 16 and/or 32, got {strides!r}")
+    if not strides or any(isinstance(s, bool) or s not in (16, 32) for s in strides):
         raise ValueError(f"strides must be a non-empty subset of (16, 32), got {strides}")
     prepare_out_dir(out)
     run_dir = os.path.join(out, "runs")

@@ -14,7 +14,9 @@ from ..models.maskrcnn import MaskRCNN, MaskRCNNConfig
 from ..tensor import manual_seed
 from .training import (
     as_saved,
+    check_evaluation,
     check_finite,
+    check_flags,
     check_run_dir,
     fast_mode,
     load_run,
@@ -30,7 +32,7 @@ def preset(name=None):
 
     Optional keys: ``data`` (options of ``ShapesInstances``), ``model`` (``MaskRCNNConfig``
     fields) and ``lr`` (AdamW's peak learning rate; default 3e-3)."""
-    name = name or ("fast" if fast_mode() else "default")
+    name = name if name is not None else ("fast" if fast_mode() else "default")
     presets = {
         "fast": dict(n_train=8, n_test=4, image_size=64, epochs=1, batch_size=4),
         "quick": dict(n_train=160, n_test=50, image_size=96, epochs=8, batch_size=4),
@@ -58,13 +60,16 @@ def preset(name=None):
     # The quick ablation: the same objects at 96 px, anchors scaled to match (measured 4 min 54 s).
     presets["ablation-quick"] = dict(presets["quick"], data=large, lr=3e-3,
                                      model=dict(anchor_sizes=(24, 48, 96)))  # fmt: skip
-    if name not in presets:
+    if not isinstance(name, str) or name not in presets:
         raise ValueError(f"preset must be one of {tuple(presets)}, got {name!r}")
     return presets[name]
 
 
 def evaluate_maskrcnn(model, dataset, batch_size=4):
     """COCO box and mask AP of ``model`` on ``dataset``; returns (results, a few predictions)."""
+    check_evaluation(model, dataset, batch_size, "evaluate_maskrcnn")
+    if not isinstance(model, MaskRCNN):
+        raise TypeError(f"evaluate_maskrcnn: model must be a MaskRCNN, got {type(model).__name__}")
     ev = COCOEvaluator(num_classes=dataset.num_classes, iou_type=("bbox", "segm"))
     shown = []
     for start in range(0, len(dataset), batch_size):
@@ -87,6 +92,7 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
     Returns {"bbox": {AP, AP50, ...}, "segm": {...}, "history": [...], "seconds": s, "model": m}.
     ``bar``: an outer tqdm bar to advance instead of drawing one (the ablation's overall bar).
     """
+    check_flags("train_maskrcnn", resume=resume, progress=progress, plots=plots)
     p = preset(preset_name)
     n_train = size_or_default("n_train", n_train, p["n_train"])
     n_test = size_or_default("n_test", n_test, p["n_test"])

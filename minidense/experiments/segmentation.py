@@ -14,7 +14,10 @@ from ..tensor import manual_seed
 from .records import load_record
 from .training import (
     as_saved,
+    check_choice,
+    check_evaluation,
     check_finite,
+    check_flags,
     check_run_dir,
     fast_mode,
     load_run,
@@ -52,6 +55,7 @@ def build_data(dataset, n_train, n_test, image_size, seed, **options):
 
 def evaluate(model, dataset, batch_size=8):
     """(mIoU, pixel accuracy, per-class IoU, a few (image, label, prediction) samples)."""
+    check_evaluation(model, dataset, batch_size, "evaluate")
     model.eval()
     meter = SegmentationMeter(dataset.num_classes)
     samples = []
@@ -77,10 +81,17 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
     (when given); ``resume=True`` continues from it with the same results as an uninterrupted run.
     """
     # Names are checked before the output folder is made, so a typo leaves nothing behind.
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    check_choice("train_segmentation", "model", model, MODELS)
+    check_choice("train_segmentation", "dataset", dataset, DATASETS)
+    check_choice(
+        "train_segmentation", "upsampling", upsampling, ("bilinear", "transposed", "nearest")
+    )
+    check_flags("train_segmentation", resume=resume, progress=progress, plots=plots)
+    if data_options is not None and not isinstance(data_options, dict):
+        raise TypeError(
+            f"train_segmentation: data_options must be a dict of dataset options or None, got "
+            f"{type(data_options).__name__}"
+        )
     fast = fast_mode()
     given_size = image_size
     image_size = size_or_default("image_size", image_size, 32 if fast else 48)

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..nn import Module
 from ..tensor import default_generator
 
 CHECKPOINT = "checkpoint.npz"
@@ -31,6 +32,37 @@ def size_or_default(name, value, default):
     return int(value)
 
 
+def check_flags(fn, **flags):
+    """Switches such as ``resume``, ``progress`` and ``plots`` must be True or False (a string such
+    as "no" would silently mean True)."""
+    for name, value in flags.items():
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{fn}: {name} must be True or False, got {value!r}")
+
+
+def check_choice(fn, name, value, options):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
+    return value
+
+
+def check_evaluation(model, dataset, batch_size, fn):
+    """An evaluation's arguments: a Module, a dataset that knows its ``num_classes``, a size."""
+    if not isinstance(model, Module):
+        raise TypeError(f"{fn}: model must be an nn.Module, got {type(model).__name__}")
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "num_classes")):
+        raise TypeError(
+            f"{fn}: dataset must be a dataset with num_classes (e.g. ShapesSemantic), got "
+            f"{type(dataset).__name__}"
+        )
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size < 1
+    ):
+        raise ValueError(f"{fn}: batch_size must be an int >= 1, got {batch_size!r}")
+
+
 def check_finite(losses, step, epoch):
     """Raise NonFiniteLossError naming the step and the loss term that went NaN/Inf."""
     for name, value in losses.items():
@@ -49,6 +81,8 @@ RESUME_HINT = "pass --resume to continue it, or choose another --out"
 def check_run_dir(out_dir, resume, hint=RESUME_HINT):
     """Before anything is written: ``resume`` needs a checkpoint in ``out_dir``, and a fresh run
     must not replace one (nothing a user saved is lost); ``hint`` says what to do instead."""
+    if out_dir is not None:
+        _check_out(out_dir)
     has_checkpoint = out_dir is not None and os.path.exists(os.path.join(out_dir, CHECKPOINT))
     if resume and not has_checkpoint:
         where = "" if out_dir is None else f"; {out_dir!r} has none"
@@ -57,8 +91,14 @@ def check_run_dir(out_dir, resume, hint=RESUME_HINT):
         raise ValueError(f"{out_dir} holds a checkpoint from an earlier run: {hint}")
 
 
+def _check_out(out_dir):
+    if not isinstance(out_dir, str | os.PathLike):
+        raise TypeError(f"out must be a folder path (str), got {type(out_dir).__name__}")
+
+
 def prepare_out_dir(out_dir):
     """Create ``out_dir`` (and parents) and check it is writable, with a message that says so."""
+    _check_out(out_dir)
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:

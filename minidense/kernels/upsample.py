@@ -120,7 +120,7 @@ def interpolate_plan(in_hw, size=None, scale_factor=None, mode="nearest", align_
     The scales are what the coordinate rules multiply by: float32 for nearest, float64 for
     bilinear.
     """
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"interpolate: mode must be one of {MODES}, got {mode!r}")
     if align_corners is not None and mode != "bilinear":
         raise ValueError(

@@ -89,8 +89,8 @@ def box_iou_xywh(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:
     Operation for operation pycocotools' ``bbIou`` (no ``+1``; boxes that do not overlap give 0),
     so that IoUs sitting near a threshold fall on the same side of it.
     """
-    dt = np.asarray(dt, dtype=np.float64).reshape(-1, 4)
-    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+    dt, gt = _table(dt, "dt", (1, 2), "(D, 4)"), _table(gt, "gt", (1, 2), "(G, 4)")
+    dt, gt = dt.astype(np.float64).reshape(-1, 4), gt.astype(np.float64).reshape(-1, 4)
     dx, dy, dw, dh = (dt[:, i : i + 1] for i in range(4))
     gx, gy, gw, gh = (gt[None, :, i] for i in range(4))
     w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
@@ -99,6 +99,19 @@ def box_iou_xywh(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:
     union = dw * dh + gw * gh - inter
     overlap = (w > 0) & (h > 0)
     return np.divide(inter, union, out=np.zeros(inter.shape), where=overlap)
+
+
+def _table(x, name, ndims, layout):
+    """``x`` as a numeric array with one of ``ndims`` dimensions (the last of size 4 for boxes)."""
+    try:
+        a = np.asarray(x)
+    except ValueError:
+        raise TypeError(f"{name} must be a numeric array {layout}, got a ragged sequence") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a numeric array {layout}, got dtype {a.dtype}")
+    if a.ndim not in ndims or (layout.endswith("4)") and a.size and a.shape[-1] != 4):
+        raise ValueError(f"{name} must have shape {layout}, got {a.shape}")
+    return a
 
 
 def _flatten(masks) -> np.ndarray:
@@ -113,6 +126,16 @@ def mask_iou(dt_masks: np.ndarray, gt_masks: np.ndarray) -> np.ndarray:
     ``inter = A @ B.T`` on the masks flattened to ``(K, H*W)``; ``union = |a| + |b| - inter``.
     Masks that do not intersect (empty ones included) give 0, as in pycocotools' ``rleIou``.
     """
+    dt_masks, gt_masks = (
+        # (K, H, W), or flattened to (K, H·W) as the evaluator passes them.
+        _table(dt_masks, "dt_masks", (2, 3), "(D, H, W)"),
+        _table(gt_masks, "gt_masks", (2, 3), "(G, H, W)"),
+    )
+    if dt_masks.shape[1:] != gt_masks.shape[1:]:
+        raise ValueError(
+            f"mask_iou: dt_masks and gt_masks differ in size: {dt_masks.shape[1:]} and "
+            f"{gt_masks.shape[1:]}"
+        )
     a, b = _flatten(dt_masks), _flatten(gt_masks)
     if a.shape[0] == 0 or b.shape[0] == 0:
         return np.zeros((a.shape[0], b.shape[0]))
@@ -237,7 +260,10 @@ def _check_masks(masks, n, field, image_id) -> np.ndarray:
 
 
 def _normalise_iou_type(iou_type) -> tuple[str, ...]:
-    types = (iou_type,) if isinstance(iou_type, str) else tuple(iou_type)
+    ok = isinstance(iou_type, str) or (
+        isinstance(iou_type, tuple | list) and all(isinstance(t, str) for t in iou_type)
+    )
+    types = ((iou_type,) if isinstance(iou_type, str) else tuple(iou_type)) if ok else ()
     if not types or any(t not in IOU_TYPES for t in types) or len(set(types)) != len(types):
         raise ValueError(f"iou_type: expected 'bbox', 'segm' or ('bbox', 'segm'), got {iou_type!r}")
     return types
@@ -568,6 +594,11 @@ def coco_ap(preds, targets, iou_type="bbox", num_classes=None, image_ids=None):
 
     Returns ``summarize()``'s dict for a single iou_type string, else the dict keyed by type.
     """
+    for name, v in (("preds", preds), ("targets", targets), ("image_ids", image_ids)):
+        if (v is not None or name != "image_ids") and not isinstance(
+            v, list | tuple | range | np.ndarray
+        ):
+            raise TypeError(f"coco_ap: {name} must be a list, got {type(v).__name__}")
     if len(preds) != len(targets):
         raise ValueError(
             f"preds and targets: expected equal lengths, got {len(preds)} and {len(targets)}"
@@ -587,6 +618,12 @@ def format_table(results: dict) -> str:
 
     Accepts ``summarize()``'s dict, or one iou_type's stat dict.
     """
+    if not isinstance(results, dict) or not all(
+        isinstance(v, dict | numbers.Real) for v in results.values()
+    ):
+        raise TypeError(
+            f"format_table: results must be summarize()'s dict (of stat dicts), got {results!r}"
+        )
     if results and all(isinstance(v, numbers.Real) for v in results.values()):
         results = {"": results}
     cols = [n for n in STAT_NAMES if any(n in r for r in results.values())]

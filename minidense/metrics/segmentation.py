@@ -59,6 +59,13 @@ def _check_num_classes(num_classes) -> int:
     return int(num_classes)
 
 
+def _check_ignore_index(ignore_index):
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral)
+    ):
+        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+
+
 def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = None) -> np.ndarray:
     """Confusion matrix int64 (K, K): ``cm[t, p]`` counts pixels of true class t predicted as p.
 
@@ -69,6 +76,7 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 
     Example: target [0, 1, 1], pred [0, 1, 0], K = 2 -> [[1, 0], [1, 1]].
     """
     num_classes = _check_num_classes(num_classes)
+    _check_ignore_index(ignore_index)
     pred, target = _as_array(pred, "pred"), _as_array(target, "target")
     if pred.shape != target.shape:
         hint = ""
@@ -96,8 +104,8 @@ def _cm_from(cm_or_pred, target, num_classes, ignore_index) -> np.ndarray:
         cm = _as_array(cm_or_pred, "cm")
         if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
             raise ValueError(
-                f"expected a square confusion matrix (K, K), got shape {cm.shape}; "
-                "or pass pred, target and num_classes"
+                f"cm (cm_or_pred) must be a square confusion matrix (K, K), got shape "
+                f"{cm.shape}; or pass pred, target and num_classes"
             )
         return cm
     if num_classes is None:
@@ -172,10 +180,12 @@ class SegmentationMeter:
 
     def __init__(self, num_classes: int, ignore_index: int | None = None, class_names=None):
         self.num_classes = _check_num_classes(num_classes)
-        if ignore_index is not None and (
-            isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral)
-        ):
-            raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+        _check_ignore_index(ignore_index)
+        if class_names is not None and (
+            isinstance(class_names, str) or not isinstance(class_names, list | tuple)
+            or not all(isinstance(c, str) for c in class_names)
+        ):  # fmt: skip
+            raise TypeError(f"class_names must be a list of strings or None, got {class_names!r}")
         if class_names is not None and len(class_names) != self.num_classes:
             raise ValueError(
                 f"class_names has {len(class_names)} entries but num_classes={num_classes}"

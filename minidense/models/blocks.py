@@ -8,6 +8,8 @@ from ..tensor import Tensor
 
 def conv_bn_relu(c_in, c_out, kernel_size=3, norm="batch"):
     """3×3 conv (same padding) → normalisation → ReLU. The conv has no bias when a norm follows."""
+    if norm is not None and (not isinstance(norm, str) or norm not in ("batch", "group")):
+        raise ValueError(f"norm must be 'batch', 'group' or None, got {norm!r}")
     layers = [nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=norm is None)]
     if norm == "batch":
         layers.append(nn.BatchNorm2d(c_out))

@@ -45,4 +45,8 @@ def _specs(module):
 def receptive_field_of(module):
     """Receptive field of a ``Sequential`` of convolutions, pools and residual blocks (other layers
     are neutral)."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"receptive_field_of: module must be an nn.Module, got {type(module).__name__}"
+        )
     return receptive_field(_specs(module))

@@ -43,7 +43,7 @@ class UNet(nn.Module):
     def __init__(self, in_channels=3, num_classes=2, depth=3, base=16, upsampling="bilinear",
                  norm="batch"):  # fmt: skip
         super().__init__()
-        if upsampling not in _UPSAMPLING:
+        if not isinstance(upsampling, str) or upsampling not in _UPSAMPLING:
             raise ValueError(f"upsampling must be one of {_UPSAMPLING}, got {upsampling!r}")
         if not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth must be a positive integer, got {depth!r}")

@@ -5,10 +5,12 @@ import numbers
 
 import numpy as np
 
+from .. import checks
 from ..ops import activation as A
 from ..ops import norm as N
 from ..tensor import default_generator
 from . import init
+from ._inputs import check_input
 from .module import Module, Parameter
 
 __all__ = [
@@ -38,15 +40,13 @@ def _positive_int(v, name):
 
 def _number(v, name, lo=-math.inf, hi=math.inf, lo_open=False):
     """A finite real in [lo, hi] (``lo_open``: (lo, hi]); TypeError for non-numbers."""
-    if not isinstance(v, numbers.Real) or isinstance(v, bool):
-        raise TypeError(f"{name} must be a number, got {type(v).__name__} ({v!r})")
-    if not (math.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi):
-        if hi == math.inf:
-            what = f"{'>' if lo_open else '>='} {lo}"
-        else:
-            what = f"in {'(' if lo_open else '['}{lo}, {hi}]"
-        raise ValueError(f"{name} must be a finite number {what}, got {v!r}")
-    return v
+    return checks.number(v, "", name, lo=lo, hi=hi, lo_open=lo_open)
+
+
+def _flag(v, name):
+    if not isinstance(v, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {v!r}")
+    return bool(v)
 
 
 def _check_pool_args(kernel_size, stride, padding, dilation=1):
@@ -65,6 +65,7 @@ class _ConvNd(Module):
         in_channels = _positive_int(in_channels, "in_channels")
         out_channels = _positive_int(out_channels, "out_channels")
         groups = _positive_int(groups, "groups")
+        _flag(bias, "bias")
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
@@ -111,11 +112,7 @@ class Conv2d(_ConvNd):
     def forward(self, x):
         from ..ops.conv import conv2d
 
-        if getattr(x, "ndim", 0) == 4 and x.shape[1] != self.in_channels == x.shape[3]:
-            raise ValueError(
-                f"Conv2d expects (N, {self.in_channels}, H, W), got shape {x.shape}; it looks "
-                "like (N, H, W, C): use x.permute(0, 3, 1, 2)"
-            )
+        check_input(self, x, f"(N, {self.in_channels}, H, W)", 4, axis=1, size=self.in_channels)
         return conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
@@ -132,6 +129,7 @@ class ConvTranspose2d(_ConvNd):
     def forward(self, x):
         from ..ops.conv import conv_transpose2d
 
+        check_input(self, x, f"(N, {self.in_channels}, H, W)", 4, axis=1, size=self.in_channels)
         return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                 self.output_padding, self.groups, self.dilation)  # fmt: skip
 
@@ -143,15 +141,14 @@ class Linear(Module):
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
+        _flag(bias, "bias")
         self.weight = Parameter(np.zeros((out_features, in_features), np.float32))
         init.kaiming_uniform_(self.weight, nonlinearity="linear")
         self.bias = Parameter(np.zeros(out_features, np.float32)) if bias else None
 
     def forward(self, x):
-        if x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"Linear expects inputs with last dimension {self.in_features}, got shape {x.shape}"
-            )
+        check_input(self, x, f"(..., {self.in_features})", min_ndim=1, axis=-1,
+                    size=self.in_features)  # fmt: skip
         y = x @ self.weight.T
         return y + self.bias if self.bias is not None else y
 
@@ -167,6 +164,7 @@ class BatchNorm2d(Module):
         self.num_features = _positive_int(num_features, "num_features")
         _number(eps, "eps", 0, lo_open=True)
         _number(momentum, "momentum", 0, 1)
+        _flag(affine, "affine")
         self.eps, self.momentum = eps, momentum
         self.weight = Parameter(np.ones(num_features, np.float32))
         self.bias = Parameter(np.zeros(num_features, np.float32))
@@ -175,11 +173,7 @@ class BatchNorm2d(Module):
         self.register_buffer("running_var", np.ones(num_features, np.float32))
 
     def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"BatchNorm2d({self.num_features}) expects (N, {self.num_features}, H, W), "
-                f"got shape {x.shape}"
-            )
+        check_input(self, x, f"(N, {self.num_features}, H, W)", 4, axis=1, size=self.num_features)
         return N.batch_norm(x, self._buffers["running_mean"], self._buffers["running_var"],
                             self.weight, self.bias, self.training, self.momentum, self.eps)  # fmt: skip
 
@@ -202,10 +196,8 @@ class GroupNorm(Module):
         self.bias = Parameter(np.zeros(num_channels, np.float32))
 
     def forward(self, x):
-        if x.ndim < 2 or x.shape[1] != self.num_channels:
-            raise ValueError(
-                f"GroupNorm expects (N, {self.num_channels}, ...), got shape {x.shape}"
-            )
+        check_input(self, x, f"(N, {self.num_channels}, ...)", min_ndim=2, axis=1,
+                    size=self.num_channels)  # fmt: skip
         return N.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -214,13 +206,15 @@ class GroupNorm(Module):
 
 class _Activation(Module):
     fn = None
+    floating = True  # which dtypes it takes: ReLU also takes integers, as F.relu
 
     def forward(self, x):
-        return type(self).fn(x)
+        return type(self).fn(check_input(self, x, "(any shape)", floating=self.floating))
 
 
 class ReLU(_Activation):
     fn = staticmethod(A.relu)
+    floating = False
 
 
 class Sigmoid(_Activation):
@@ -237,7 +231,7 @@ class LeakyReLU(Module):
         self.negative_slope = _number(negative_slope, "negative_slope")
 
     def forward(self, x):
-        return A.leaky_relu(x, self.negative_slope)
+        return A.leaky_relu(check_input(self, x, "(any shape)"), self.negative_slope)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
@@ -260,6 +254,7 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x):
+        check_input(self, x, "(any shape)")
         if not self.training or self.p == 0:
             return x
         keep = default_generator().random(x.shape) >= self.p
@@ -274,12 +269,15 @@ class MaxPool2d(Module):
                  ceil_mode=False):  # fmt: skip
         super().__init__()
         _check_pool_args(kernel_size, stride, padding, dilation)
+        _flag(return_indices, "return_indices")
+        _flag(ceil_mode, "ceil_mode")
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
     def forward(self, x):
         from ..ops.pool import max_pool2d
 
+        check_input(self, x, "(N, C, H, W)", 4)
         return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                           self.ceil_mode, self.return_indices)  # fmt: skip
 
@@ -293,12 +291,15 @@ class AvgPool2d(Module):
     ):
         super().__init__()
         _check_pool_args(kernel_size, stride, padding)
+        _flag(ceil_mode, "ceil_mode")
+        _flag(count_include_pad, "count_include_pad")
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, x):
         from ..ops.pool import avg_pool2d
 
+        check_input(self, x, "(N, C, H, W)", 4)
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                           self.count_include_pad)  # fmt: skip
 
@@ -317,6 +318,7 @@ class MaxUnpool2d(Module):
     def forward(self, x, indices, output_size=None):
         from ..ops.pool import max_unpool2d
 
+        check_input(self, x, "(N, C, H, W)", 4)
         return max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self):
@@ -331,8 +333,18 @@ class Upsample(Module):
                 f"Upsample: give exactly one of size and scale_factor, got size={size!r}, "
                 f"scale_factor={scale_factor!r}"
             )
-        if mode not in ("nearest", "bilinear"):
+        if not isinstance(mode, str) or mode not in ("nearest", "bilinear"):
             raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
+        if size is not None:
+            _pair(size, "size", 1)
+        else:
+            factors = scale_factor if isinstance(scale_factor, tuple | list) else (scale_factor,)
+            if len(factors) not in (1, 2):
+                raise ValueError(f"scale_factor must be a number or a pair, got {scale_factor!r}")
+            for f in factors:
+                _number(f, "scale_factor", 0, lo_open=True)
+        if align_corners is not None:
+            _flag(align_corners, "align_corners")
         if align_corners is not None and mode != "bilinear":
             raise ValueError(
                 f"Upsample: align_corners can only be set with mode='bilinear', got mode={mode!r}"
@@ -343,6 +355,7 @@ class Upsample(Module):
     def forward(self, x):
         from ..ops.upsample import interpolate
 
+        check_input(self, x, "(N, C, H, W)", 4)
         return interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
 
     def extra_repr(self):

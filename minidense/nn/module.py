@@ -105,6 +105,8 @@ class Module:
         """State saved in ``state_dict`` but not trained; stored as a raw array (``None``: kept
         registered but left out of ``state_dict``, as in PyTorch). Assigning to the name later
         (``bn.running_mean = np.zeros(2)``) updates the buffer."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"register_buffer: name must be an identifier string, got {name!r}")
         value = _buffer_array(array, name)
         self._forget(name)
         self._buffers[name] = value
@@ -152,6 +154,8 @@ class Module:
 
     # ------------------------------------------------------------- modes
     def train(self, mode=True):
+        if not isinstance(mode, bool | np.bool_):
+            raise TypeError(f"train: mode must be True or False, got {mode!r}")
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
@@ -213,6 +217,8 @@ class Module:
         any entry whose shape differs — before anything is changed, so a failed load leaves the
         module as it was.
         """
+        if not isinstance(strict, bool | np.bool_):
+            raise TypeError(f"load_state_dict: strict must be True or False, got {strict!r}")
         if not isinstance(state, Mapping):
             raise TypeError(
                 f"load_state_dict expects a dict of arrays by name (e.g. model.state_dict() or "
@@ -314,6 +320,10 @@ class ModuleList(Module):
 
     def __init__(self, modules=()):
         super().__init__()
+        if isinstance(modules, str) or not hasattr(modules, "__iter__"):
+            raise TypeError(
+                f"ModuleList takes an iterable of Modules, got {type(modules).__name__}"
+            )
         for m in modules:
             self.append(m)
 

@@ -9,6 +9,7 @@ from ..ops.roi import (
     roi_pool,
     roi_warp,
 )
+from ._inputs import check_input
 from .module import Module
 
 
@@ -30,6 +31,7 @@ class RoIAlign(Module):
         self.sampling_ratio, self.aligned = sampling_ratio, aligned
 
     def forward(self, input, boxes):
+        check_input(self, input, "(N, C, H, W)", 4)
         return roi_align(input, boxes, self.output_size, self.spatial_scale, self.sampling_ratio,
                          self.aligned)  # fmt: skip
 
@@ -42,6 +44,7 @@ class RoIWarp(RoIAlign):
     """RoIAlign on the box rounded to the feature grid (the ablation's middle row)."""
 
     def forward(self, input, boxes):
+        check_input(self, input, "(N, C, H, W)", 4)
         return roi_warp(input, boxes, self.output_size, self.spatial_scale, self.sampling_ratio,
                         self.aligned)  # fmt: skip
 
@@ -56,6 +59,7 @@ class RoIPool(Module):
         self.output_size, self.spatial_scale = output_size, spatial_scale
 
     def forward(self, input, boxes):
+        check_input(self, input, "(N, C, H, W)", 4)
         return roi_pool(input, boxes, self.output_size, self.spatial_scale)
 
     def extra_repr(self):

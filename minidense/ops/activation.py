@@ -2,6 +2,9 @@
 
 import numbers
 
+import numpy as np
+
+from .. import checks
 from ..autograd import Function
 from ..backend import array_module
 
@@ -114,33 +117,45 @@ def _minus_max(x, axis):
     return x - x.max(axis=axis, keepdims=True) if x.size else x.copy()
 
 
-def _axis(x, axis):
-    if not isinstance(axis, int) or not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"axis={axis} is out of range for a tensor with {x.ndim} dimensions")
-    return axis % x.ndim
+def _axis(x, axis, fn):
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise TypeError(f"{fn}: axis must be an int, got {type(axis).__name__} ({axis!r})")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{fn}: axis={axis} is out of range for a tensor with {x.ndim} dimensions")
+    return int(axis) % x.ndim
+
+
+def floating(x, fn):
+    """A Tensor ``x``, integers and bools promoted to float32 (as PyTorch's float functions do)."""
+    checks.tensor(x, fn)
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
 def relu(x):
-    return ReLU.apply(x, 0.0)
+    """max(x, 0) for a Tensor of any numeric dtype."""
+    return ReLU.apply(checks.tensor(x, "relu"), 0.0)
 
 
 def leaky_relu(x, negative_slope=0.01):
+    checks.tensor(x, "leaky_relu", floating=True)
     if not isinstance(negative_slope, numbers.Real) or isinstance(negative_slope, bool):
         raise TypeError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
     return ReLU.apply(x, float(negative_slope))
 
 
 def sigmoid(x):
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(floating(x, "sigmoid"))
 
 
 def tanh(x):
-    return Tanh.apply(x)
+    return Tanh.apply(floating(x, "tanh"))
 
 
 def softmax(x, axis=-1):
-    return Softmax.apply(x, _axis(x, axis))
+    checks.tensor(x, "softmax", floating=True)
+    return Softmax.apply(x, _axis(x, axis, "softmax"))
 
 
 def log_softmax(x, axis=-1):
-    return LogSoftmax.apply(x, _axis(x, axis))
+    checks.tensor(x, "log_softmax", floating=True)
+    return LogSoftmax.apply(x, _axis(x, axis, "log_softmax"))

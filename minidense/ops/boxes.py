@@ -175,7 +175,7 @@ class BoxCoder:
     """
 
     def __init__(self, weights=(1.0, 1.0, 1.0, 1.0), bbox_xform_clip=BBOX_XFORM_CLIP):
-        if len(weights) != 4:
+        if not isinstance(weights, tuple | list | np.ndarray) or len(weights) != 4:
             raise ValueError(f"BoxCoder: weights must be 4 numbers (wx, wy, ww, wh), got {weights}")
         self.weights = tuple(_number(w, "weights", "BoxCoder") for w in weights)
         self.bbox_xform_clip = _number(bbox_xform_clip, "bbox_xform_clip", "BoxCoder")

@@ -6,6 +6,7 @@ gradient is conv2d's forward, so e.g. a stride-2 ``conv_transpose2d`` doubles th
 stride-2 ``conv2d`` halves.
 """
 
+from .. import checks
 from ..autograd import Function
 from ..kernels import conv as K
 from ..tensor import Tensor
@@ -52,9 +53,12 @@ class ConvTranspose2dFn(Function):
 
 
 def _check_tensors(fn, **tensors):
+    checks.tensor(tensors["input"], fn)
     for name, t in tensors.items():
         if t is not None and not isinstance(t, Tensor):
             raise TypeError(f"{fn}: {name} must be a minidense Tensor, got {type(t).__name__}")
+        if name != "input" and t is not None:
+            checks.same_dtype(t, tensors["input"], fn, name)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

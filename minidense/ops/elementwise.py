@@ -2,8 +2,11 @@
 
 import numpy as np
 
+from .. import checks
 from ..autograd import Function
 from ..backend import array_module
+from ..tensor import Tensor, as_tensor
+from .activation import floating
 
 
 def _check_broadcast(name, *arrays):
@@ -217,7 +220,17 @@ class Clamp(Function):
 
 
 def clamp(x, min=None, max=None):
-    """Clip ``x`` to [min, max]; either bound may be None."""
+    """Clip ``x`` to [min, max]; either bound may be None (numbers; for tensor bounds use
+    ``maximum``/``minimum``)."""
+    checks.tensor(x, "clamp")
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and (
+            isinstance(bound, bool | np.bool_) or not isinstance(bound, int | float | np.number)
+        ):
+            raise TypeError(
+                f"clamp: {name} must be a number or None, got {type(bound).__name__}; for a "
+                "tensor bound use F.maximum / F.minimum"
+            )
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
     if min is not None and max is not None and min > max:
@@ -227,8 +240,6 @@ def clamp(x, min=None, max=None):
 
 def where(condition, a, b):
     """Elementwise ``a`` where ``condition`` else ``b`` (``condition`` is a bool array or Tensor)."""
-    from ..tensor import Tensor, as_tensor
-
     cond = condition.data if isinstance(condition, Tensor) else condition
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else as_tensor(a)
     a = like._operand(a)
@@ -240,11 +251,41 @@ def where(condition, a, b):
     return Where.apply(cond, a, b)
 
 
+def _operands(fn, a, b):
+    """``a`` and ``b`` (one of them a Tensor, the other may be a number) as broadcastable Tensors."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    if like is None:
+        raise TypeError(
+            f"{fn}: a or b must be a minidense Tensor, got {type(a).__name__} and {type(b).__name__}"
+        )
+    a, b = like._operand(a), like._operand(b)
+    checks.broadcast(fn, a=a.shape, b=b.shape)
+    return a, b
+
+
 def maximum(a, b):
     """Elementwise maximum; the gradient goes to ``a`` on ties."""
+    a, b = _operands("maximum", a, b)
     return where((a >= b).data, a, b)
 
 
 def minimum(a, b):
     """Elementwise minimum; the gradient goes to ``a`` on ties."""
+    a, b = _operands("minimum", a, b)
     return where((a <= b).data, a, b)
+
+
+def exp(x):
+    return Exp.apply(floating(x, "exp"))
+
+
+def log(x):
+    return Log.apply(floating(x, "log"))
+
+
+def sqrt(x):
+    return Sqrt.apply(floating(x, "sqrt"))
+
+
+def abs(x):
+    return Abs.apply(checks.tensor(x, "abs"))

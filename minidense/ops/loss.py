@@ -2,22 +2,22 @@
 
 import numpy as np
 
+from .. import checks
 from ..autograd import Function
 from ..backend import array_module, on_device_of
+from ..tensor import Tensor
 from .activation import stable_log_softmax, stable_sigmoid
+from .elementwise import where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _check_reduction(reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    checks.choice(reduction, _REDUCTIONS, "", "reduction")
 
 
 def _check_input(input, fn):
     """Losses take a float Tensor (the model's output) as ``input``; targets may be arrays."""
-    from ..tensor import Tensor
-
     if not isinstance(input, Tensor):
         raise TypeError(
             f"{fn}: input must be a minidense Tensor (the model's output), got "
@@ -100,12 +100,30 @@ class BCEWithLogits(Function):
         return gx, gy, None
 
 
-def _as_like(value, like, name):
-    from ..tensor import Tensor
+def _as_like(value, like, fn, name):
+    """A target or weight as a Tensor on ``like``'s device, in ``like``'s float dtype if it is a
+    float Tensor already (said by name, not as the generic "mixed float dtypes")."""
+    if not isinstance(value, Tensor):
+        try:
+            return like._operand(value)
+        except TypeError:
+            raise TypeError(
+                f"{fn}: {name} must be numeric (a Tensor or an array), got {type(value).__name__}"
+            ) from None
+    checks.same_dtype(value, like, fn, name)
+    if value.device != like.device:
+        raise ValueError(
+            f"{fn}: {name} is on {value.device!r} but input is on {like.device!r}; move it with "
+            f".to({like.device!r})"
+        )
+    return value
 
-    if isinstance(value, Tensor):
-        return value
-    return like._operand(value)
+
+def _host_weight(weight, fn, dtype):
+    w = weight.numpy() if isinstance(weight, Tensor) else np.asarray(weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: weight must be numeric, got dtype {w.dtype}")
+    return w.astype(dtype)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -115,10 +133,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     target: integer class indices of shape ``(N,)`` or ``(N, d1, d2, ...)``;
     weight: optional ``(C,)`` class weights; targets equal to ``ignore_index`` contribute nothing.
     """
-    from ..tensor import Tensor
-
     _check_reduction(reduction)
     _check_input(input, "cross_entropy")
+    checks.integer(ignore_index, "cross_entropy", "ignore_index")
     if input.ndim < 2:
         raise ValueError(f"input must be (N, C) or (N, C, ...) logits, got shape {input.shape}")
     t = target.numpy() if isinstance(target, Tensor) else np.asarray(target)
@@ -139,10 +156,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         )
     w = None
     if weight is not None:
-        w = weight.numpy() if isinstance(weight, Tensor) else np.asarray(weight)
+        w = _host_weight(weight, "cross_entropy", input.dtype)
         if w.shape != (C,):
             raise ValueError(f"weight must have shape ({C},), got {w.shape}")
-        w = w.astype(input.dtype)
     # Move the class axis last and flatten: (N, C, d...) → (N·d..., C).
     flat = input
     if input.ndim > 2:
@@ -157,29 +173,27 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean"):
     """Binary cross-entropy on logits, stable for |x| ≫ 1. ``target`` in [0, 1], same shape."""
-    from ..tensor import Tensor
-
+    fn = "binary_cross_entropy_with_logits"
     _check_reduction(reduction)
-    _check_input(input, "binary_cross_entropy_with_logits")
-    target = _as_like(target, input, "target")
+    _check_input(input, fn)
+    target = _as_like(target, input, fn, "target")
     if target.shape != input.shape:
         raise ValueError(f"target must have input's shape {input.shape}, got {target.shape}")
     w = None
     if weight is not None:
-        w = weight.numpy() if isinstance(weight, Tensor) else np.asarray(weight, dtype=input.dtype)
+        w = _host_weight(weight, fn, input.dtype)
+        checks.broadcast(fn, weight=w.shape, input=input.shape)
         w = on_device_of(w, input.data)
     return _reduce(BCEWithLogits.apply(input, target, w), reduction)
 
 
 def smooth_l1_loss(input, target, beta=1.0, reduction="mean"):
     """0.5·d²/β where |d| < β, |d| − 0.5·β elsewhere (β = 0: plain L1). Composite op."""
-    from .elementwise import where
-
     _check_reduction(reduction)
     _check_input(input, "smooth_l1_loss")
     if not isinstance(beta, int | float | np.number) or not (beta >= 0 and np.isfinite(beta)):
         raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
-    target = _as_like(target, input, "target")
+    target = _as_like(target, input, "smooth_l1_loss", "target")
     if target.shape != input.shape:
         raise ValueError(f"target must have input's shape {input.shape}, got {target.shape}")
     d = input - target
@@ -193,7 +207,7 @@ def mse_loss(input, target, reduction="mean"):
     """Mean squared error. Composite op."""
     _check_reduction(reduction)
     _check_input(input, "mse_loss")
-    target = _as_like(target, input, "target")
+    target = _as_like(target, input, "mse_loss", "target")
     if target.shape != input.shape:
         raise ValueError(f"target must have input's shape {input.shape}, got {target.shape}")
     d = input - target

@@ -1,6 +1,9 @@
 """Normalisation: batch norm as one Function (its backward has a compact closed form), group norm
 as a composite of reductions."""
 
+import numpy as np
+
+from .. import checks
 from ..autograd import Function
 from ..backend import array_module, device_of
 from ..kernels import norm as K
@@ -80,8 +83,13 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     """
     # The running statistics are updated in place: through a Tensor, its array (``t *= m`` on a
     # Tensor would only rebind the local name, leaving the caller's statistics unchanged).
-    running_mean = running_mean.data if isinstance(running_mean, Tensor) else running_mean
-    running_var = running_var.data if isinstance(running_var, Tensor) else running_var
+    checks.tensor(x, "batch_norm", floating=True, layout="(N, C, ...)")
+    checks.flag(training, "batch_norm", "training")
+    checks.number(momentum, "batch_norm", "momentum", lo=0, hi=1)
+    checks.number(eps, "batch_norm", "eps", lo=0, lo_open=True)
+    _check_affine("batch_norm", x, weight, bias)
+    running_mean = _running(running_mean, "running_mean")
+    running_var = _running(running_var, "running_var")
     if x.ndim < 2:
         raise ValueError(f"batch_norm expects (N, C, ...) input, got shape {x.shape}")
     C = x.shape[1]
@@ -123,6 +131,33 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     return x * scale.reshape(shape) + shift.reshape(shape)
 
 
+def _check_affine(fn, x, weight, bias):
+    """``weight`` and ``bias``: None, float arrays, or Tensors in ``x``'s float dtype."""
+    for name, v in (("weight", weight), ("bias", bias)):
+        if isinstance(v, Tensor):
+            checks.same_dtype(v, x, fn, name)
+        elif v is not None and not (
+            (isinstance(v, np.ndarray) or is_device_array(v)) and v.dtype.kind == "f"
+        ):
+            raise TypeError(
+                f"{fn}: {name} must be a float Tensor or array of shape (C,), or None, got "
+                f"{type(v).__name__}"
+            )
+
+
+def _running(v, name):
+    """A running statistic's raw array (updated in place, so never a copy), or None."""
+    v = v.data if isinstance(v, Tensor) else v
+    if v is not None and not (
+        (isinstance(v, np.ndarray) or is_device_array(v)) and v.dtype.kind == "f"
+    ):
+        raise TypeError(
+            f"batch_norm: {name} must be a float array or Tensor of shape (C,) (updated in "
+            f"place), or None, got {type(v).__name__}"
+        )
+    return v
+
+
 def _check_devices(x, **named):
     """One device for all, as every op requires (the same message), checked before the running
     statistics are touched: a failed call must leave them as they were."""
@@ -140,8 +175,20 @@ def _check_devices(x, **named):
 
 def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
     """Group normalisation (Wu & He): statistics over each group of C/G channels and H, W."""
+    checks.tensor(x, "group_norm", floating=True, layout="(N, C, ...)")
+    if x.ndim < 2:
+        raise ValueError(f"group_norm expects (N, C, ...) input, got shape {x.shape}")
+    checks.number(eps, "group_norm", "eps", lo=0, lo_open=True)
+    _check_affine("group_norm", x, weight, bias)
     N, C = x.shape[:2]
-    if isinstance(num_groups, bool) or not hasattr(num_groups, "__index__") or num_groups < 1:
+    for name, v in (("weight", weight), ("bias", bias)):
+        if v is not None and v.shape != (C,):
+            raise ValueError(f"group_norm: {name} must have shape ({C},), got {v.shape}")
+    if (
+        isinstance(num_groups, bool | np.bool_)
+        or not isinstance(num_groups, int | np.integer)
+        or (num_groups < 1)
+    ):
         raise ValueError(f"num_groups must be a positive int, got {num_groups!r}")
     if C % num_groups:
         raise ValueError(f"num_groups={num_groups} must divide the {C} channels")

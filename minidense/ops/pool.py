@@ -122,4 +122,9 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
             f"max_unpool2d: indices must be a minidense Tensor (int64, from max_pool2d), "
             f"got {type(indices).__name__}"
         )
+    # Before the op's generic check, which would call float indices a float32/float64 mix-up.
+    if indices.dtype != np.int64:
+        raise TypeError(
+            f"max_unpool2d: indices must be int64 (from max_pool2d), got {indices.dtype}"
+        )
     return MaxUnpool2dFn.apply(input, indices, kernel_size, stride, padding, output_size)

@@ -2,22 +2,24 @@
 
 import builtins
 
-import numpy as np
-
+from .. import checks
 from ..autograd import Function
 from ..backend import array_module
 
 
-def _axes(axis, ndim):
-    """Normalise ``axis`` (None, int or tuple) to a sorted tuple of non-negative axes."""
+def _axes(axis, x, fn, keepdims=False):
+    """Check ``x`` and ``keepdims``; normalise ``axis`` (None, int or tuple) to a sorted tuple of
+    non-negative axes."""
+    checks.tensor(x, fn)
+    checks.flag(keepdims, fn, "keepdims")
+    ndim = x.ndim
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
     out = []
-    for a in axes:
-        if not isinstance(a, int | np.integer) or not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % builtins.max(ndim, 1))
+    for a in checks.int_tuple(axis, fn, "axis"):
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"{fn}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % builtins.max(ndim, 1))
     return tuple(sorted(set(out)))
 
 
@@ -76,12 +78,12 @@ def _check_nonempty(x, axes, what):
 
 def sum(x, axis=None, keepdims=False):
     """Sum over ``axis`` (None: all axes)."""
-    return Sum.apply(x, _axes(axis, x.ndim), keepdims)
+    return Sum.apply(x, _axes(axis, x, "sum", keepdims), keepdims)
 
 
 def mean(x, axis=None, keepdims=False):
     """Mean over ``axis``; composite: sum / n."""
-    axes = _axes(axis, x.ndim)
+    axes = _axes(axis, x, "mean", keepdims)
     n = 1
     for a in axes:
         n *= x.shape[a]
@@ -90,13 +92,13 @@ def mean(x, axis=None, keepdims=False):
 
 def max(x, axis=None, keepdims=False):
     """Maximum over ``axis``."""
-    axes = _axes(axis, x.ndim)
+    axes = _axes(axis, x, "max", keepdims)
     _check_nonempty(x, axes, "max")
     return Extremum.apply(x, axes, keepdims, "max")
 
 
 def min(x, axis=None, keepdims=False):
     """Minimum over ``axis``."""
-    axes = _axes(axis, x.ndim)
+    axes = _axes(axis, x, "min", keepdims)
     _check_nonempty(x, axes, "min")
     return Extremum.apply(x, axes, keepdims, "min")

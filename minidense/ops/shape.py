@@ -2,9 +2,11 @@
 
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..autograd import Function
 from ..backend import array_module
+from ..tensor import Tensor
+from ..views import Step
 
 
 class Reshape(Function):
@@ -19,6 +21,10 @@ class Reshape(Function):
     def backward(ctx, g):
         return g.reshape(ctx.in_shape), None
 
+    @staticmethod
+    def view_step(shape):
+        return Step("reshape", shape, Reshape)
+
 
 class Permute(Function):
     """Reorder axes; the gradient takes the inverse permutation"""
@@ -31,6 +37,10 @@ class Permute(Function):
     @staticmethod
     def backward(ctx, g):
         return g.transpose(np.argsort(ctx.axes)), None
+
+    @staticmethod
+    def view_step(axes):
+        return Step("permute", axes, Permute)
 
 
 class Concat(Function):
@@ -86,6 +96,12 @@ class GetItem(Function):
             xp.add_at(gx, index, g)
         return gx, None
 
+    @staticmethod
+    def view_step(index):
+        return (
+            Step("index", index, GetItem) if _is_basic(index) else None
+        )  # advanced indexing copies
+
 
 class Cast(Function):
     """Change dtype; the gradient is cast back"""
@@ -106,14 +122,17 @@ def _is_basic(index):
 
 
 def _check_dim(dim, ndim, name="dim"):
-    if not isinstance(dim, int | np.integer) or not -ndim <= dim < ndim:
+    if isinstance(dim, bool | np.bool_) or not isinstance(dim, int | np.integer):
+        raise TypeError(f"{name} must be an int, got {type(dim).__name__} ({dim!r})")
+    if not -ndim <= dim < ndim:
         raise ValueError(f"{name}={dim} is out of range for a tensor with {ndim} dimensions")
     return int(dim) % ndim
 
 
 def reshape(x, shape):
     """``x`` with a new shape (one entry may be -1)."""
-    shape = (shape,) if isinstance(shape, int | np.integer) else tuple(int(s) for s in shape)
+    checks.tensor(x, "reshape")
+    shape = checks.int_tuple(shape, "reshape", "shape")
     try:
         np.empty(x.shape, dtype=np.bool_).reshape(shape)  # validate without touching the data
     except ValueError:
@@ -123,6 +142,7 @@ def reshape(x, shape):
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge axes ``start_dim..end_dim`` into one."""
+    checks.tensor(x, "flatten")
     if x.ndim == 0:
         return reshape(x, (1,))
     s = _check_dim(start_dim, x.ndim, "start_dim")
@@ -135,26 +155,32 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 def permute(x, axes):
-    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
-    if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"axes must be a permutation of 0..{x.ndim - 1}, got {axes}")
-    return Permute.apply(x, axes)
+    """Reorder the axes: output axis i is input axis ``axes[i]`` (negative counts from the end)."""
+    checks.tensor(x, "permute")
+    given = checks.int_tuple(axes, "permute", "axes")
+    norm = tuple(a % x.ndim if -x.ndim <= a < x.ndim else -1 for a in given) if x.ndim else given
+    if sorted(norm) != list(range(x.ndim)):
+        raise ValueError(f"permute: axes must be a permutation of 0..{x.ndim - 1}, got {given}")
+    return Permute.apply(x, norm)
 
 
 def transpose(x, dim0=-2, dim1=-1):
     """Swap two axes."""
+    checks.tensor(x, "transpose")
     axes = list(range(x.ndim))
-    d0, d1 = _check_dim(dim0, x.ndim), _check_dim(dim1, x.ndim)
+    d0, d1 = _check_dim(dim0, x.ndim, "dim0"), _check_dim(dim1, x.ndim, "dim1")
     axes[d0], axes[d1] = axes[d1], axes[d0]
     return Permute.apply(x, tuple(axes))
 
 
 def unsqueeze(x, dim):
+    checks.tensor(x, "unsqueeze")
     dim = _check_dim(dim, x.ndim + 1)
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
 def squeeze(x, dim=None):
+    checks.tensor(x, "squeeze")
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
     dim = _check_dim(dim, x.ndim)
@@ -163,9 +189,7 @@ def squeeze(x, dim=None):
 
 def concat(tensors, axis=0):
     """Join tensors along ``axis``; all other axes must agree."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("concat needs at least one tensor")
+    tensors = _tensor_list(tensors, "concat")
     ref = tensors[0]
     axis = _check_dim(axis, ref.ndim, "axis")
     for i, t in enumerate(tensors):
@@ -184,9 +208,9 @@ cat = concat
 
 def stack(tensors, axis=0):
     """Stack equal-shaped tensors along a new axis; composite: unsqueeze + concat."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("stack needs at least one tensor")
+    tensors = _tensor_list(tensors, "stack")
+    if tensors:
+        _check_dim(axis, tensors[0].ndim + 1, "axis")
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
             raise ValueError(
@@ -198,7 +222,9 @@ def stack(tensors, axis=0):
 def pad(x, pad, value=0.0):
     """Constant padding, PyTorch's convention: ``pad=(left, right, top, bottom, ...)`` starts at the
     last axis. E.g. ``pad(x, (1, 1, 2, 2))`` on ``(N, C, H, W)`` gives ``(N, C, H+4, W+2)``."""
-    pad = tuple(int(p) for p in pad)
+    checks.tensor(x, "pad")
+    pad = checks.int_tuple(pad, "pad", "pad")
+    value = checks.number(value, "pad", "value") if x.dtype.kind == "f" else value
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad must have an even length of at most 2*ndim={2 * x.ndim}, got {pad}")
     if any(p < 0 for p in pad):
@@ -209,10 +235,22 @@ def pad(x, pad, value=0.0):
     return Pad.apply(x, tuple(widths), value)
 
 
+def _tensor_list(tensors, fn):
+    """``tensors`` as a non-empty list of Tensors, or an error naming the first bad entry."""
+    if isinstance(tensors, Tensor) or not hasattr(tensors, "__iter__"):
+        raise TypeError(
+            f"{fn}: tensors must be a list or tuple of Tensors, got {type(tensors).__name__}"
+        )
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{fn}: tensors must hold at least one tensor, got an empty list")
+    for i, t in enumerate(tensors):
+        checks.tensor(t, fn, f"tensors[{i}]")
+    return tensors
+
+
 def _raw_index(index):
     """Tensors inside an index become their arrays (they carry no gradient)."""
-    from ..tensor import Tensor
-
     if isinstance(index, Tensor):
         return index.numpy()
     if isinstance(index, tuple):
@@ -225,6 +263,10 @@ def _raw_index(index):
 def getitem(x, index):
     """NumPy indexing: ints, slices, None, Ellipsis, integer and bool arrays."""
     index = _raw_index(index)
+    if _is_basic(index):
+        # A trailing ... keeps a full integer index a 0-d view (NumPy would return a scalar copy).
+        parts = index if isinstance(index, tuple) else (index,)
+        index = parts if any(p is Ellipsis for p in parts) else parts + (Ellipsis,)
     try:
         np.empty(x.shape, dtype=np.bool_)[index]  # validate the index on a cheap stand-in
     except IndexError as e:
@@ -234,7 +276,7 @@ def getitem(x, index):
 
 def to_device(x, device):
     """Move ``x`` to ``device`` ("cpu" or "cuda")."""
-    if device not in ("cpu", "cuda"):
+    if not isinstance(device, str) or device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     if device == x.device:
         return x

@@ -72,22 +72,31 @@ class MaskRCNNConfig:
     bbox_xform_clip: float = field(default=math.log(1000.0 / 16))
 
     def __post_init__(self):
-        if self.stride not in (16, 32):
+        if (
+            not isinstance(self.stride, int)
+            or isinstance(self.stride, bool)
+            or (self.stride not in (16, 32))
+        ):
             raise ValueError(f"stride must be 16 or 32, got {self.stride!r}")
-        if self.pooler not in POOLERS:
+        if not isinstance(self.pooler, str) or self.pooler not in POOLERS:
             raise ValueError(f"pooler must be one of {POOLERS}, got {self.pooler!r}")
-        if self.mask_loss not in MASK_LOSSES:
+        if not isinstance(self.mask_loss, str) or self.mask_loss not in MASK_LOSSES:
             raise ValueError(f"mask_loss must be one of {MASK_LOSSES}, got {self.mask_loss!r}")
-        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+        if (
+            isinstance(self.num_classes, bool)
+            or not isinstance(self.num_classes, int)
+            or (self.num_classes < 2)
+        ):
             raise ValueError(
-                f"num_classes must be >= 2 (background included), got {self.num_classes}"
+                f"num_classes must be >= 2 (background included), got {self.num_classes!r}"
             )
+        if not isinstance(self.c4_head, bool):
+            raise ValueError(f"c4_head must be True or False, got {self.c4_head!r}")
+        self._check_numbers()
         if self.mask_size != 2 * self.mask_pool:  # the mask head upsamples once, by 2
             raise ValueError(
                 f"mask_size must be 2 * mask_pool = {2 * self.mask_pool}, got {self.mask_size}"
             )
-        if not isinstance(self.c4_head, bool):
-            raise ValueError(f"c4_head must be True or False, got {self.c4_head!r}")
         if self.uses_c4_head and self.mask_pool % 2:  # the stride-2 fifth stage halves it exactly
             raise ValueError(f"c4_head needs an even mask_pool, got {self.mask_pool}")
         if len(self.widths) < self.num_stages + self.uses_c4_head:
@@ -96,14 +105,13 @@ class MaskRCNNConfig:
                 f"{self.stride}"
                 + (" with c4_head (the per-RoI fifth stage's width)" if self.uses_c4_head else "")
             )
-        self._check_numbers()
 
     def _check_numbers(self):
         """Counts are ints, IoUs/fractions/thresholds lie in [0, 1], sizes are positive."""
         counts = ("in_channels", "rpn_channels", "rpn_batch_per_image", "rpn_pre_nms_top_n_train",
                   "rpn_post_nms_top_n_train", "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test",
                   "box_batch_per_image", "mask_batch_per_image", "box_pool", "box_fc", "mask_pool", "mask_channels",
-                  "detections_per_image")  # fmt: skip
+                  "mask_size", "detections_per_image")  # fmt: skip
         for name in counts + ("mask_convs", "c5_blocks", "sampling_ratio"):
             v = getattr(self, name)
             low = 1 if name in counts else (-(2**31) if name == "sampling_ratio" else 0)
@@ -129,7 +137,11 @@ class MaskRCNNConfig:
             ok = ok and all(number(e) and math.isfinite(e) and e > 0 for e in v)
             if not ok:
                 raise ValueError(f"{name} must be a non-empty tuple of positive numbers, got {v!r}")
-        if not (self.rpn_min_size >= 0 and self.bbox_xform_clip > 0):
+        real = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
+        if not (
+            real(self.rpn_min_size) and real(self.bbox_xform_clip)
+            and self.rpn_min_size >= 0 and self.bbox_xform_clip > 0
+        ):  # fmt: skip
             raise ValueError(
                 f"rpn_min_size must be >= 0 and bbox_xform_clip > 0, got {self.rpn_min_size!r} "
                 f"and {self.bbox_xform_clip!r}"

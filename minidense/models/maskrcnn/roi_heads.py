@@ -8,6 +8,7 @@ from ...ops.loss import binary_cross_entropy_with_logits, cross_entropy, smooth_
 from ...ops.roi import roi_align, roi_pool, roi_warp
 from ...tensor import Tensor
 from .matching import BELOW_LOW, BETWEEN, match, sample_balanced
+from .rpn import per_image_sizes
 
 
 def pool_features(features, rois, output_size, cfg):
@@ -231,8 +232,9 @@ class RoIHeads(nn.Module):
         return cross_entropy(logits, classes.astype(np.int64))
 
     # ------------------------------------------------------------------ inference
-    def detect(self, features, proposals, image_size):
-        """Per image: boxes ``(D, 4)``, labels ``(D,)``, scores ``(D,)`` and soft masks
+    def detect(self, features, proposals, image_sizes):
+        """Per image: boxes ``(D, 4)`` clipped to its own size (``image_sizes``: one ``(H, W)``
+        per image, or one for all), labels ``(D,)``, scores ``(D,)`` and soft masks
         ``(D, 28, 28)`` for the predicted class."""
         cfg = self.cfg
         rois = to_rois(proposals)
@@ -241,7 +243,8 @@ class RoIHeads(nn.Module):
         deltas = deltas.numpy()
         C = cfg.num_classes
         results, start = [], 0
-        for props in proposals:
+        sizes = per_image_sizes(image_sizes, len(proposals))
+        for props, image_size in zip(proposals, sizes, strict=True):
             k = len(props)
             s = scores[start : start + k]
             d = deltas[start : start + k].reshape(k * C, 4)

@@ -9,6 +9,17 @@ from .anchors import grid_anchors
 from .matching import BELOW_LOW, BETWEEN, match, sample_balanced
 
 
+def per_image_sizes(image_sizes, n):
+    """A list of ``n`` ``(H, W)`` pairs from one pair (every image) or a list of them."""
+    if len(image_sizes) == 2 and all(isinstance(v, int | np.integer) for v in image_sizes):
+        return [tuple(image_sizes)] * n
+    if len(image_sizes) != n:
+        raise ValueError(
+            f"image_sizes: expected {n} (H, W) pairs, one per image, got {image_sizes}"
+        )
+    return [tuple(s) for s in image_sizes]
+
+
 class RPNHead(nn.Module):
     """3×3 conv → ReLU → two 1×1 convs: objectness ``(N, A, H, W)`` and deltas ``(N, 4A, H, W)``."""
 
@@ -47,23 +58,27 @@ class RPN(nn.Module):
             feature_size, self.cfg.stride, self.cfg.anchor_sizes, self.cfg.anchor_ratios
         )
 
-    def forward(self, features, image_size, targets=None, rng=None):
-        """Returns (proposals: list of ``(P_i, 4)`` arrays, losses: dict, empty at inference)."""
+    def forward(self, features, image_sizes, targets=None, rng=None):
+        """Returns (proposals: list of ``(P_i, 4)`` arrays, losses: dict, empty at inference).
+
+        image_sizes: each image's own ``(H, W)`` (proposals are clipped to it), or one ``(H, W)``
+        for all."""
         objectness, deltas = self.head(features)
         obj, d = flatten_head_outputs(objectness, deltas)
         anchors = self.anchors(features.shape[2:])
-        proposals = self._propose(obj.numpy(), d.numpy(), anchors, image_size)
+        sizes = per_image_sizes(image_sizes, len(features))
+        proposals = self._propose(obj.numpy(), d.numpy(), anchors, sizes)
         losses = {}
         if targets is not None:
             losses = self._losses(obj, d, anchors, targets, rng)
         return proposals, losses
 
-    def _propose(self, obj, deltas, anchors, image_size):
+    def _propose(self, obj, deltas, anchors, sizes):
         cfg = self.cfg
         pre = cfg.rpn_pre_nms_top_n_train if self.training else cfg.rpn_pre_nms_top_n_test
         post = cfg.rpn_post_nms_top_n_train if self.training else cfg.rpn_post_nms_top_n_test
         out = []
-        for scores, dl in zip(obj, deltas, strict=True):
+        for scores, dl, image_size in zip(obj, deltas, sizes, strict=True):
             top = np.argsort(-scores, kind="stable")[:pre]
             boxes = self.coder.decode(dl[top], anchors[top])
             boxes = clip_boxes_to_image(boxes, image_size)

@@ -1,0 +1,106 @@
+"""Argument checks shared by the public functions and layers.
+
+Each returns the checked value (normalised) or raises a TypeError (wrong kind of thing) or a
+ValueError (right kind, wrong value) whose message names the function, the argument, what was
+expected and what it got, so that no NumPy, Numba or attribute error reaches a user.
+"""
+
+import numbers
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["tensor", "same_dtype", "number", "integer", "flag", "int_tuple", "choice", "broadcast"]
+
+
+def tensor(x, fn, name="input", *, floating=False, ndim=None, layout=""):
+    """``x`` if it is a minidense Tensor (floating point, with ``ndim`` dimensions, if asked)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{fn}: {name} must be a minidense Tensor{' ' + layout if layout else ''}, got "
+            f"{type(x).__name__}; wrap arrays with minidense.tensor(x)"
+        )
+    if floating and x.dtype.kind != "f":
+        raise TypeError(f"{fn}: {name} must be float32 or float64, got {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(
+            f"{fn}: {name} must be {ndim}-D{' ' + layout if layout else ''}, got shape {x.shape}"
+        )
+    return x
+
+
+def same_dtype(x, ref, fn, name, ref_name="input"):
+    """A float Tensor ``x`` (a weight, bias or target) must be in ``ref``'s float dtype: say so
+    by name, before the op's generic "mixed float dtypes" check would."""
+    if not (isinstance(x, Tensor) and isinstance(ref, Tensor)):
+        return x
+    if x.dtype.kind == ref.dtype.kind == "f" and x.dtype != ref.dtype:
+        raise TypeError(
+            f"{fn}: {name} is {x.dtype} but {ref_name} is {ref.dtype}; convert one of them "
+            f"(e.g. {name}.astype(np.{ref.dtype}), or .float()/.double())"
+        )
+    return x
+
+
+def number(v, fn, name, *, lo=-np.inf, hi=np.inf, lo_open=False):
+    """A finite real number in [lo, hi] (``lo_open``: (lo, hi]), returned as given. ``fn``
+    prefixes the message (empty: none)."""
+    prefix = f"{fn}: " if fn else ""
+    if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{prefix}{name} must be a number, got {type(v).__name__} ({v!r})")
+    if not (np.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi):
+        if hi == np.inf and lo == -np.inf:
+            what = ""
+        elif hi == np.inf:
+            what = f" {'>' if lo_open else '>='} {lo:g}"
+        else:
+            what = f" in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+        raise ValueError(f"{prefix}{name} must be a finite number{what}, got {v!r}")
+    return v
+
+
+def broadcast(fn, **shapes):
+    """The broadcast shape of the named ``shapes``, or a ValueError naming them all."""
+    try:
+        return np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        listed = " and ".join(f"{name} of shape {tuple(s)}" for name, s in shapes.items())
+        raise ValueError(f"{fn}: {listed} do not broadcast") from None
+
+
+def integer(v, fn, name, *, lo=None):
+    """An int (not a bool), at least ``lo`` if given."""
+    if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{fn}: {name} must be an int, got {type(v).__name__} ({v!r})")
+    if lo is not None and v < lo:
+        raise ValueError(f"{fn}: {name} must be >= {lo}, got {v}")
+    return int(v)
+
+
+def int_tuple(v, fn, name):
+    """An int or a sequence of ints, as a tuple (a shape, axes, widths)."""
+    parts = (v,) if isinstance(v, numbers.Integral) else v
+    if isinstance(parts, str | bytes) or not hasattr(parts, "__iter__"):
+        raise TypeError(f"{fn}: {name} must be an int or a sequence of ints, got {v!r}")
+    parts = tuple(parts)
+    for p in parts:
+        if isinstance(p, bool | np.bool_) or not isinstance(p, numbers.Integral):
+            raise TypeError(f"{fn}: {name} must be an int or a sequence of ints, got {v!r}")
+    return tuple(int(p) for p in parts)
+
+
+def flag(v, fn, name):
+    """True or False (a string such as 'no' would silently mean True)."""
+    if not isinstance(v, bool | np.bool_):
+        raise TypeError(f"{fn}: {name} must be True or False, got {v!r}")
+    return bool(v)
+
+
+def choice(v, options, fn, name):
+    """One of the strings ``options`` (an array or other non-string is refused by name, not
+    compared element by element)."""
+    if not isinstance(v, str) or v not in options:
+        prefix = f"{fn}: " if fn else ""
+        raise ValueError(f"{prefix}{name} must be one of {tuple(options)}, got {v!r}")
+    return v
