@@ -172,32 +172,43 @@ def _negative(a):
     return -a
 
 
+# The math below casts every constant to the argument's type T: compiled code would otherwise
+# promote a float32 compared with 0, or returned beside math.inf, to float64 (slow on most GPUs).
+
+
 def _absolute(a):
-    return -a if a < 0 else a
+    return -a if a < type(a)(0) else a
 
 
 def _sign(a):
+    T = type(a)
     if a != a:
         return a
-    return 1 if a > 0 else (-1 if a < 0 else 0)
+    return T(1) if a > T(0) else (T(-1) if a < T(0) else T(0))
 
 
 def _exp(a):
-    if a > 709.78:  # overflow: inf, as on the GPU (Python's math.exp would raise in the simulator)
-        return math.inf
+    # Past log(largest value) the result is inf, as on the GPU; the simulator's math.exp would
+    # raise (float64) or overflow when stored (float32). A 24-bit significand means float32.
+    T = type(a)
+    limit = T(88.72283) if T(16777217) == T(16777216) else T(709.782712893384)
+    if a > limit:
+        return T(math.inf)
     return math.exp(a)
 
 
 def _log(a):
-    return math.log(a) if a > 0 else (-math.inf if a == 0 else math.nan)
+    T = type(a)
+    return math.log(a) if a > T(0) else (T(-math.inf) if a == T(0) else T(math.nan))
 
 
 def _log1p(a):
-    return math.log1p(a) if a > -1 else (-math.inf if a == -1 else math.nan)
+    T = type(a)
+    return math.log1p(a) if a > T(-1) else (T(-math.inf) if a == T(-1) else T(math.nan))
 
 
 def _sqrt(a):
-    return math.sqrt(a) if a >= 0 else math.nan
+    return math.sqrt(a) if a >= type(a)(0) else type(a)(math.nan)
 
 
 def _tanh(a):
@@ -1036,6 +1047,7 @@ def _unary(op, a):
     a = _as_cuda(a, op)
     if op in _FLOAT_RESULT:
         dtype = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
+        a = a.astype(dtype, copy=False)  # the math runs in its argument's type: ints as float64
     elif op == "logical_not":
         dtype = np.dtype(np.bool_)
     else:

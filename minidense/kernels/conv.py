@@ -280,7 +280,7 @@ def col2im_cuda(cols, x, kh, kw, sh, sw, ph, pw, dh, dw):
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * H * W, step):
         n, c, ih, iw = unravel_nchw_cuda(e, C, H, W)
-        acc = 0.0  # float64 accumulator: NaN-safe start, and exact enough for float32 data
+        acc = x.dtype.type(0)  # at most kh·kw terms: the input's dtype is accurate enough
         for i in range(kh):
             oh = tap_output_cuda(ih, i, sh, ph, dh, Ho)
             if oh < 0:
@@ -442,14 +442,25 @@ def _add_channel_bias_cuda(out, bias):
 
 @cuda.jit
 def _sum_channels_cuda(grad, out):
-    """out[c] = Σ_{n, l} grad[n, c, l]: one thread per channel (deterministic order)."""
+    """out[c] = Σ_{n, l} grad[n, c, l]: one thread per channel (deterministic order).
+
+    A sum of N·L terms (thousands) in the gradient's dtype, so compensated (Kahan): ``lost``
+    carries the low bits each addition rounds away, and the error stays a few units in the last
+    place of float32, as a float64 sum's would, without float64 arithmetic. Once the sum is
+    infinite there is nothing to compensate (inf - inf would turn it into NaN).
+    """
     N, C, L = grad.shape
+    zero = grad.dtype.type(0)
     start, step = cuda.grid(1), cuda.gridsize(1)
     for c in range(start, C, step):
-        acc = 0.0
+        acc = zero
+        lost = zero
         for n in range(N):
             for l in range(L):
-                acc += grad[n, c, l]
+                y = grad[n, c, l] - lost
+                t = acc + y
+                lost = (t - acc) - y if math.isfinite(t) else zero
+                acc = t
         out[c] = acc
 
 
