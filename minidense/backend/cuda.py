@@ -39,20 +39,26 @@ import numba
 import numpy as np
 from numba import cuda
 
+from ..kernels._targets import Launch
+
 __all__ = ["CudaArray", "is_available", "require_gpu", "to_host", "constant"]
 
 SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
-THREADS = 4 if SIMULATOR else 256  # threads per block of the 1-D kernels
-TILE = 4 if SIMULATOR else 16  # matmul tile edge (the simulator runs TILE² Python threads a block)
-MAX_DIMS = 8  # shapes are padded to this many axes on a GPU, so each kernel compiles once per dtype
+GPU_THREADS, GPU_TILE = 256, 16
+THREADS = 4 if SIMULATOR else GPU_THREADS  # threads per block of the 1-D kernels
+# The matmul's tile edge: the simulator runs TILE² Python threads a block.
+TILE = 4 if SIMULATOR else GPU_TILE
+MAX_DIMS = 8  # shapes are padded to this many axes, so each kernel compiles once per dtype
 REDUCE_CHUNK = 1024  # rows longer than this are reduced in several passes (more parallelism)
 
 
 def _launch(n):
     """(blocks, threads) for a grid-stride launch over ``n`` items."""
     if SIMULATOR:
-        return 1, builtins.max(1, builtins.min(THREADS, n))
-    return builtins.max(1, builtins.min((n + THREADS - 1) // THREADS, 65535)), THREADS
+        return Launch(1, builtins.max(1, builtins.min(THREADS, n)), GPU_THREADS)
+    return Launch(
+        builtins.max(1, builtins.min((n + THREADS - 1) // THREADS, 65535)), THREADS, GPU_THREADS
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -510,12 +516,12 @@ def _broadcast_strides(shape, out_shape):
 
 def _dims(shape, *strides):
     """Shape and strides as int tuples of a fixed length, so a GPU kernel compiles once for all
-    ranks (left-padded with size-1 axes); at least one axis."""
+    ranks (left-padded with size-1 axes). The simulator gets the same length: its launches then
+    have the argument types a GPU's have, which the compile check (``check-cuda``) compiles."""
     n = len(shape)
     if n > MAX_DIMS:
         raise ValueError(f"CUDA arrays support at most {MAX_DIMS} dimensions, got shape {shape}")
-    width = builtins.max(n, 1) if SIMULATOR else MAX_DIMS
-    pad = width - n
+    pad = MAX_DIMS - n
     out = [tuple([1] * pad + [int(s) for s in shape])]
     out += [tuple([0] * pad + [int(s) for s in st]) for st in strides]
     return out
@@ -1548,7 +1554,7 @@ def matmul(a, b):
                 _MATMUL_KERNELS[dtype] = _make_matmul(numba.from_dtype(dtype))
             tiles = ((M + TILE - 1) // TILE) * ((N + TILE - 1) // TILE) * nbatch
             blocks = 1 if SIMULATOR else builtins.min(tiles, 65535)
-            _MATMUL_KERNELS[dtype][blocks, (TILE, TILE)](
+            _MATMUL_KERNELS[dtype][Launch(blocks, (TILE, TILE), GPU_TILE**2)](
                 a2._buf, b2._buf, out._buf, M, K, N, dims, sa, sb, nbatch
             )
     if a.ndim == 1:
