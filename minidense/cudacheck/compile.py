@@ -42,7 +42,9 @@ class ToolchainMissing(Exception):
 
 
 def find_ptxas():
-    """Path of ``ptxas`` (NVIDIA's wheel first, then PATH), after checking that NVVM loads."""
+    """Path of ``ptxas`` (NVIDIA's wheel first, then a CUDA install or PATH), after compiling and
+    assembling a one-line kernel for the oldest target: a CUDA 13 toolkit found instead of the
+    CUDA 12 wheels cannot, and says so here rather than in every row of the table."""
     if numba.config.ENABLE_CUDASIM:
         raise ToolchainMissing(
             "the CUDA simulator is on (NUMBA_ENABLE_CUDASIM=1): it compiles nothing; unset it"
@@ -52,12 +54,19 @@ def find_ptxas():
     if not ptxas:
         raise ToolchainMissing(f"ptxas not found; {INSTALL_HINT}")
     try:
-        compile_ptx(_probe, (numba.types.float32[::1],), CCS[0])
+        ptx = compile_ptx(_probe, (numba.types.float32[::1],), CCS[0])
     except Exception as e:  # noqa: BLE001 - any failure here means a missing or broken toolchain
         first = first_error_line(str(e)) if str(e).strip() else type(e).__name__
         raise ToolchainMissing(
             f"NVVM cannot compile a one-line kernel ({first}); {INSTALL_HINT}"
         ) from None
+    target = f"sm_{CCS[0][0]}{CCS[0][1]}"
+    if f".target {target}" not in ptx:
+        raise ToolchainMissing(f"this NVVM cannot compile for {target}; {INSTALL_HINT}")
+    probe = assemble(ptxas, ptx, CCS[0])
+    if "error" in probe:
+        raise ToolchainMissing(f"{ptxas} cannot assemble for {target} ({probe['error']}); "
+                               f"{INSTALL_HINT}")  # fmt: skip
     return ptxas
 
 
