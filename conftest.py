@@ -23,3 +23,42 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import sys  # noqa: E402
 
 sys.setswitchinterval(0.001)
+
+# Under the simulator every kernel launch of the session is recorded (kernel and argument types):
+# tests/test_check_cuda.py, which runs last, compiles them all for real GPUs and checks that the
+# tests launch every kernel, in every float dtype the library uses.
+import contextlib  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from minidense.cudacheck import record  # noqa: E402
+
+_RECORDING = contextlib.ExitStack()
+
+
+def pytest_configure(config):
+    config.cuda_launches = None
+    config.cuda_deselected = False
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        config.cuda_launches = _RECORDING.enter_context(record.recording())
+
+
+def pytest_unconfigure(config):
+    _RECORDING.close()
+
+
+def pytest_deselected(items):
+    if items:
+        items[0].config.cuda_deselected = True
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # Tests marked run_last see the launches of every other test (a stable sort keeps the order).
+    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
+
+
+def pytest_collection_finish(session):
+    # Whether every test file was collected and nothing deselected: only then can a test claim
+    # what "the tests" launch.
+    wanted = set((Path(__file__).parent / "tests").glob("test_*.py"))
+    collected = {Path(item.path) for item in session.items}
+    session.config.cuda_whole_suite = not session.config.cuda_deselected and wanted <= collected

@@ -105,6 +105,13 @@ def _cmd_notebooks(args):
               f"{args.instructor}/: run `nbgrader generate_assignment NAME` there")  # fmt: skip
 
 
+def _cmd_check_cuda(args):
+    from .cudacheck.check import run_check
+
+    return run_check(args.launches, workload=not args.no_workload, json_path=args.json,
+                     use_cache=not args.no_cache)  # fmt: skip
+
+
 def _resume_hint(args):
     """What a train-* command says on Ctrl-C: resume if an epoch completed, else start again."""
     if os.path.exists(os.path.join(args.out, _RUN_FILES[0])):
@@ -210,13 +217,33 @@ def build_parser():
     nb.add_argument("--force", action="store_true",
                     help="overwrite notebooks already in DIR (answers saved there are lost)")  # fmt: skip
     nb.set_defaults(func=_cmd_notebooks, on_interrupt="")
+
+    ck = sub.add_parser(
+        "check-cuda",
+        allow_abbrev=False,
+        help="compile every CUDA kernel for real GPUs (sm_70/80/90) without one: registers, "
+        "spills, shared memory, occupancy, float64 instructions",
+        description="Records the launches of a small workload under the CUDA simulator, then "
+        "compiles each kernel with those argument types with NVVM and assembles it with ptxas for "
+        "sm_70, sm_80 and sm_90. Needs the CUDA 12 compiler pieces: "
+        'pip install -e ".[cuda]" (no GPU). Exit 1 on a failure, 2 without the compilers.',
+    )
+    ck.add_argument("--launches", action="append", default=[], metavar="FILE",
+                    help="also compile the launches recorded in FILE (JSON; repeatable)")  # fmt: skip
+    ck.add_argument("--no-workload", action="store_true",
+                    help="compile only the --launches files, without running the workload")  # fmt: skip
+    ck.add_argument("--json", metavar="FILE", default=None, help="also write the results to FILE")
+    ck.add_argument("--no-cache", action="store_true",
+                    help="recompile everything, even when neither the package nor the compilers "
+                    "changed since the last run")  # fmt: skip
+    ck.set_defaults(func=_cmd_check_cuda, on_interrupt="")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except KeyboardInterrupt:
         # Each command says how to go on: train-* resume, ablate keeps finished variants.
         hint = args.on_interrupt(args) if callable(args.on_interrupt) else args.on_interrupt
@@ -225,7 +252,7 @@ def main(argv=None):
     except _DOCUMENTED as e:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 # The errors docs/errors.md documents (CheckpointError is a ValueError, NonFiniteLossError a

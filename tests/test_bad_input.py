@@ -109,6 +109,17 @@ def cli(*argv):
     raise SystemExit(f"exit {code}: {lines[-1]}")
 
 
+def check_cuda_without_compilers(tmp):
+    """``check-cuda`` where neither NVIDIA's wheel nor PATH has ptxas, with the simulator off as
+    outside the tests."""
+    from minidense.cudacheck import compile as nv
+
+    with mock.patch.object(nv, "find_nvidia_binary_utility", None), \
+            mock.patch("shutil.which", return_value=None), \
+            mock.patch.object(nv.numba.config, "ENABLE_CUDASIM", 0):  # fmt: skip
+        cli("check-cuda")
+
+
 def truncated_checkpoint(tmp):
     path = tmp / "ckpt.npz"
     save_checkpoint(path, unet().state_dict(), epoch=1)
@@ -583,6 +594,12 @@ case("commands", "cli-disk-full", "ran out of disk space during a command",
      disk_full, SystemExit,
      r"exit 2: error: No space left on device: 'runs/unet/checkpoint.npz'; free some disk space",
      "free some space or choose another `--out`; the last complete checkpoint is intact")
+
+case("commands", "check-cuda-no-compilers", "ran `check-cuda` without the `cuda` extra",
+     check_cuda_without_compilers, SystemExit,
+     r'exit 2: check-cuda: ptxas not found; install the CUDA 12 compilers with: '
+     r'python3 -m pip install -e "\.\[cuda\]"',
+     '`python3 -m pip install -e ".[dev,cuda]"` (no GPU needed)')
 case("ops", "conv-nhwc", "gave conv2d an (N, H, W, C) image",
      lambda t: F.conv2d(md.randn(1, 8, 8, 3), md.randn(4, 3, 3, 3)), ValueError,
      r"input has 8; it looks like \(N, H, W, C\): use x.permute\(0, 3, 1, 2\)",

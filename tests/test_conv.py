@@ -15,6 +15,8 @@ from minidense.tensor import Tensor
 from tests.reference_dense import conv2d_ref, conv_transpose2d_ref
 
 REAL_GPU = os.environ.get("MINIDENSE_TEST_GPU") == "1"
+# CUDA vs CPU: float32 sums run in another order (tiled matmul vs BLAS), float64 ones barely differ.
+TWIN_TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 
 
 def layout(a, kind):
@@ -284,33 +286,38 @@ def test_matmul_cuda_matches_numpy(fast_simulator):
         ((2, 4, 3, 3), (6, 2, 1, 1), 1, 0, 1, 2),  # pointwise: the input is its own columns
     ],
 )
-def test_conv2d_cuda_matches_cpu(fast_simulator, xs, ws, s, p, d, g):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_cuda_matches_cpu(fast_simulator, xs, ws, s, p, d, g, dtype):
     rng = np.random.default_rng(7)
-    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
-    b = rng.standard_normal(ws[0])
+    x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
     D = cuda.to_device
     want = K.conv2d_forward(x, w, b, s, p, d, g)
     # a gapped (non-contiguous) device input exercises the strided-copy kernel as well
     xd = D(layout(x, "strided").base)[..., ::2]
-    np.testing.assert_allclose(K.conv2d_forward(xd, D(w), D(b), s, p, d, g).copy_to_host(), want)
-    go = rng.standard_normal(want.shape)
+    got = K.conv2d_forward(xd, D(w), D(b), s, p, d, g).copy_to_host()
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, **TWIN_TOL[dtype])
+    go = rng.standard_normal(want.shape).astype(dtype)
     for a, c in zip(K.conv2d_backward(go, x, w, s, p, d, g),
                     K.conv2d_backward(D(go), xd, D(w), s, p, d, g), strict=True):  # fmt: skip
-        np.testing.assert_allclose(c.copy_to_host(), a, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(c.copy_to_host(), a, **TWIN_TOL[dtype])
 
 
-def test_conv_transpose2d_cuda_matches_cpu(fast_simulator):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_transpose2d_cuda_matches_cpu(fast_simulator, dtype):
     rng = np.random.default_rng(8)
-    x, w, b = rng.standard_normal((1, 4, 3, 2)), rng.standard_normal((4, 1, 3, 3)), np.ones(2)
+    x, w = rng.standard_normal((1, 4, 3, 2)), rng.standard_normal((4, 1, 3, 3))
+    x, w, b = x.astype(dtype), w.astype(dtype), np.ones(2, dtype)
     args = (2, 1, 1, 2, 1)  # stride, padding, output_padding, groups, dilation
     D = cuda.to_device
     want = K.conv_transpose2d_forward(x, w, b, *args)
     got = K.conv_transpose2d_forward(D(x), D(w), D(b), *args).copy_to_host()
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-    go = rng.standard_normal(want.shape)
+    np.testing.assert_allclose(got, want, **TWIN_TOL[dtype])
+    go = rng.standard_normal(want.shape).astype(dtype)
     got = K.conv_transpose2d_backward(D(go), D(x), D(w), *args)
     for a, c in zip(K.conv_transpose2d_backward(go, x, w, *args), got, strict=True):
-        np.testing.assert_allclose(c.copy_to_host(), a, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(c.copy_to_host(), a, **TWIN_TOL[dtype])
 
 
 def _t(shape, dtype=np.float64):

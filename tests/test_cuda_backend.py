@@ -97,6 +97,17 @@ def test_kernels_accept_cuda_arrays_and_raw_device_arrays_wrap():
     assert backend.as_array(x) is x
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(7,), (3, 4), (3, 2, 4), (3, 2, 2, 3)])
+def test_non_contiguous_raw_device_arrays_of_every_rank_wrap(shape, dtype):
+    a = np.arange(np.prod(shape), dtype=dtype).reshape(shape)
+    view = cuda.to_device(a)[::2]  # every other entry along the first axis: not contiguous
+    assert not view.is_c_contiguous()
+    wrapped = backend.as_array(view)
+    assert isinstance(wrapped, C.CudaArray) and wrapped.dtype == dtype
+    np.testing.assert_array_equal(host(wrapped), a[::2])
+
+
 # ------------------------------------------------------------------------------- elementwise
 
 BINARY = [
@@ -133,6 +144,7 @@ def test_dtype_rules_follow_numpy():
         (lambda x, y: x < y, i, 1.5),
         (lambda x, y: x & y, t, np.array([True, True, False])),
         (lambda x, y: x | y, t, np.array([False, False, False])),
+        (lambda x, y: x ^ y, t, np.array([True, False, False])),
     ]
     for fn, x, y in cases:
         same(fn(dev(x), dev(y)), fn(x, y))
@@ -143,6 +155,7 @@ def test_dtype_rules_follow_numpy():
     same(dev(t).sum(axis=0), t.sum(axis=0))
     same(dev(f).astype(np.int64), f.astype(np.int64))
     same(dev(f).astype(np.bool_), f.astype(np.bool_))
+    same(dev(f.astype(np.float64)).astype(np.bool_), f.astype(np.bool_))
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -43,13 +43,19 @@ def crop(sample, h, w):
 
 
 def assert_same(a, b):
+    """The same detections, up to float32 rounding: BLAS blocks a batch of two images' matrix
+    product differently from one image's, so scores and boxes may differ in the last bit (and a
+    mask pixel whose probability sits at 0.5 may flip)."""
     assert a.keys() == b.keys()
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    np.testing.assert_array_equal(a["labels"], b["labels"], err_msg="labels")
+    for key in ("boxes", "scores"):
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-4, err_msg=key)
+    assert a["masks"].shape == b["masks"].shape
+    assert np.mean(a["masks"] != b["masks"]) <= 1e-3, "masks"
 
 
 def test_a_list_of_sizes_gives_each_image_its_single_image_result(samples):
-    """64×64 and 50×60 both pad to 64×64 (stride 16), alone or together: identical results."""
+    """64×64 and 50×60 both pad to 64×64 (stride 16), alone or together: the same results."""
     m = model()
     big, _ = samples[0]
     small, _ = crop(samples[1], 50, 60)

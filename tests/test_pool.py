@@ -180,40 +180,51 @@ def test_pool_then_unpool_gradient_is_a_mask():
     np.testing.assert_array_equal(x.grad.data, (max_unpool2d(pooled, idx, 2).data != 0) * 1.0)
 
 
-def test_max_pool2d_cuda_matches_cpu(fast_simulator):
-    x = ties((1, 2, 5, 6), dtype=np.float32)
+# CUDA vs CPU: the max-pool backward adds with atomics (another order where windows overlap).
+TWIN_TOL = {np.float32: dict(rtol=1e-6, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d_cuda_matches_cpu(fast_simulator, dtype):
+    x = ties((1, 2, 5, 6), dtype=dtype)
     args = (3, 2, 1, 1, True)
     D = cuda.to_device
     out, idx = K.max_pool2d_forward(x, *args)
     out_d, idx_d = K.max_pool2d_forward(D(layout(x, "strided").base)[..., ::2], *args)
     np.testing.assert_array_equal(out_d.copy_to_host(), out)
     np.testing.assert_array_equal(idx_d.copy_to_host(), idx)  # first maximum on the GPU too
-    go = np.random.default_rng(0).standard_normal(out.shape).astype(np.float32)
+    go = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
     gx = K.max_pool2d_backward(go, idx, x.shape)
     gx_d = K.max_pool2d_backward(D(go), idx_d, x.shape).copy_to_host()
-    np.testing.assert_allclose(gx_d, gx, rtol=1e-6)
+    assert gx_d.dtype == dtype
+    np.testing.assert_allclose(gx_d, gx, **TWIN_TOL[dtype])
 
 
-def test_avg_pool2d_cuda_matches_cpu(fast_simulator):
-    x = np.random.default_rng(1).standard_normal((1, 2, 5, 4))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_avg_pool2d_cuda_matches_cpu(fast_simulator, dtype):
+    x = np.random.default_rng(1).standard_normal((1, 2, 5, 4)).astype(dtype)
     D = cuda.to_device
     for cip in (True, False):
         args = (3, 2, 1, True, cip)
         out = K.avg_pool2d_forward(x, *args)
-        np.testing.assert_allclose(K.avg_pool2d_forward(D(x), *args).copy_to_host(), out)
-        go = np.random.default_rng(2).standard_normal(out.shape)
+        got = K.avg_pool2d_forward(D(x), *args).copy_to_host()
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, out, **TWIN_TOL[dtype])
+        go = np.random.default_rng(2).standard_normal(out.shape).astype(dtype)
         gx = K.avg_pool2d_backward(go, x.shape, *args)
         gx_d = K.avg_pool2d_backward(D(go), x.shape, *args).copy_to_host()
-        np.testing.assert_allclose(gx_d, gx, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gx_d, gx, **TWIN_TOL[dtype])
 
 
-def test_max_unpool2d_cuda_matches_cpu(fast_simulator):
-    pooled, idx = K.max_pool2d_forward(distinct((1, 2, 5, 5)), 2, 2)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_unpool2d_cuda_matches_cpu(fast_simulator, dtype):
+    pooled, idx = K.max_pool2d_forward(distinct((1, 2, 5, 5)).astype(dtype), 2, 2)
     D = cuda.to_device
     out = K.max_unpool2d_forward(pooled, idx, 2, 2, 0, (5, 5))
     out_d = K.max_unpool2d_forward(D(pooled), D(idx), 2, 2, 0, (5, 5)).copy_to_host()
+    assert out_d.dtype == dtype
     np.testing.assert_array_equal(out_d, out)
-    go = np.random.default_rng(3).standard_normal(out.shape)
+    go = np.random.default_rng(3).standard_normal(out.shape).astype(dtype)
     gx_d = K.max_unpool2d_backward(D(go), D(idx)).copy_to_host()
     np.testing.assert_array_equal(gx_d, K.max_unpool2d_backward(go, idx))
 

@@ -104,6 +104,23 @@ def test_roi_pool_uses_c_rounding_not_bankers():
     assert out.item() == 3.0
 
 
+def test_box_geometry_is_computed_in_the_features_dtype():
+    # 45 * 0.7 is 31.5 in float32 but 31.499999999999996 in float64, so RoIPool's C rounding starts
+    # the one-cell box at column 32 in float32 and at 31 in float64 (torchvision computes in the
+    # features' dtype too). The reference, the CPU kernel and the CUDA kernel agree on both.
+    assert np.float32(45) * np.float32(0.7) == 31.5 and 45 * 0.7 < 31.5
+    for dtype, column in ((np.float32, 32), (np.float64, 31)):
+        x = np.arange(40, dtype=dtype).reshape(1, 1, 1, 40)
+        rois = np.array([[0, 45.0, 0.0, 45.0, 0.0]], dtype)
+        assert roi_pool(minidense.tensor(x), rois, 1, 0.7).item() == column
+        assert roi_pool_ref(x, rois, 1, 1, 0.7)[0].item() == column
+        on_device = K.roi_pool_forward(cuda.to_device(x), cuda.to_device(rois), 1, 0.7)[0]
+        assert on_device.copy_to_host().item() == column
+        # roi_warp rounds the same way, then samples its 1-cell box at its middle: column + 0.5
+        warped = roi_warp(minidense.tensor(x), rois, 1, 0.7, 1).item()
+        assert warped == roi_align_ref(x, rois, 1, 1, 0.7, 1, quantize=True).item() == column + 0.5
+
+
 def test_roi_warp_is_roi_align_of_the_rounded_box():
     x, _ = make_case(0)
     xt = minidense.tensor(x)

@@ -200,18 +200,25 @@ def test_upsampling_a_reused_input():
         dict(scale_factor=(2, 1.7), mode="bilinear"),
     ],
 )
-def test_interpolate_cuda_matches_cpu(fast_simulator, kw):
-    x = np.random.default_rng(7).standard_normal((1, 2, 3, 4))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_interpolate_cuda_matches_cpu(fast_simulator, kw, dtype):
+    # Both targets compute the coordinates and weights in the input's dtype, the same way; the
+    # backward's atomics may add in another order.
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    x = np.random.default_rng(7).standard_normal((1, 2, 3, 4)).astype(dtype)
     D = cuda.to_device
     out = K.interpolate_forward(x, **kw)
-    np.testing.assert_allclose(K.interpolate_forward(D(x), **kw).copy_to_host(), out, rtol=1e-12)
-    go = np.random.default_rng(8).standard_normal(out.shape)
+    got = K.interpolate_forward(D(x), **kw).copy_to_host()
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, out, **tol)
+    go = np.random.default_rng(8).standard_normal(out.shape).astype(dtype)
     gx_d = K.interpolate_backward(D(go), x.shape, **kw).copy_to_host()
-    np.testing.assert_allclose(gx_d, K.interpolate_backward(go, x.shape, **kw), rtol=1e-12)
+    np.testing.assert_allclose(gx_d, K.interpolate_backward(go, x.shape, **kw), **tol)
 
 
-def test_bed_of_nails_cuda_matches_cpu(fast_simulator):
-    x = np.random.default_rng(9).standard_normal((1, 2, 2, 3)).astype(np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bed_of_nails_cuda_matches_cpu(fast_simulator, dtype):
+    x = np.random.default_rng(9).standard_normal((1, 2, 2, 3)).astype(dtype)
     D = cuda.to_device
     out = K.bed_of_nails_forward(x, 3)
     np.testing.assert_array_equal(K.bed_of_nails_forward(D(x), 3).copy_to_host(), out)

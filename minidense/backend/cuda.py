@@ -39,20 +39,26 @@ import numba
 import numpy as np
 from numba import cuda
 
+from ..kernels._targets import Launch
+
 __all__ = ["CudaArray", "is_available", "require_gpu", "to_host", "constant"]
 
 SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
-THREADS = 4 if SIMULATOR else 256  # threads per block of the 1-D kernels
-TILE = 4 if SIMULATOR else 16  # matmul tile edge (the simulator runs TILE² Python threads a block)
-MAX_DIMS = 8  # shapes are padded to this many axes on a GPU, so each kernel compiles once per dtype
+GPU_THREADS, GPU_TILE = 256, 16
+THREADS = 4 if SIMULATOR else GPU_THREADS  # threads per block of the 1-D kernels
+# The matmul's tile edge: the simulator runs TILE² Python threads a block.
+TILE = 4 if SIMULATOR else GPU_TILE
+MAX_DIMS = 8  # shapes are padded to this many axes, so each kernel compiles once per dtype
 REDUCE_CHUNK = 1024  # rows longer than this are reduced in several passes (more parallelism)
 
 
 def _launch(n):
     """(blocks, threads) for a grid-stride launch over ``n`` items."""
     if SIMULATOR:
-        return 1, builtins.max(1, builtins.min(THREADS, n))
-    return builtins.max(1, builtins.min((n + THREADS - 1) // THREADS, 65535)), THREADS
+        return Launch(1, builtins.max(1, builtins.min(THREADS, n)), GPU_THREADS)
+    return Launch(
+        builtins.max(1, builtins.min((n + THREADS - 1) // THREADS, 65535)), THREADS, GPU_THREADS
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -172,32 +178,43 @@ def _negative(a):
     return -a
 
 
+# The math below casts every constant to the argument's type T: compiled code would otherwise
+# promote a float32 compared with 0, or returned beside math.inf, to float64 (slow on most GPUs).
+
+
 def _absolute(a):
-    return -a if a < 0 else a
+    return -a if a < type(a)(0) else a
 
 
 def _sign(a):
+    T = type(a)
     if a != a:
         return a
-    return 1 if a > 0 else (-1 if a < 0 else 0)
+    return T(1) if a > T(0) else (T(-1) if a < T(0) else T(0))
 
 
 def _exp(a):
-    if a > 709.78:  # overflow: inf, as on the GPU (Python's math.exp would raise in the simulator)
-        return math.inf
+    # Past log(largest value) the result is inf, as on the GPU; the simulator's math.exp would
+    # raise (float64) or overflow when stored (float32). A 24-bit significand means float32.
+    T = type(a)
+    limit = T(88.72283) if T(16777217) == T(16777216) else T(709.782712893384)
+    if a > limit:
+        return T(math.inf)
     return math.exp(a)
 
 
 def _log(a):
-    return math.log(a) if a > 0 else (-math.inf if a == 0 else math.nan)
+    T = type(a)
+    return math.log(a) if a > T(0) else (T(-math.inf) if a == T(0) else T(math.nan))
 
 
 def _log1p(a):
-    return math.log1p(a) if a > -1 else (-math.inf if a == -1 else math.nan)
+    T = type(a)
+    return math.log1p(a) if a > T(-1) else (T(-math.inf) if a == T(-1) else T(math.nan))
 
 
 def _sqrt(a):
-    return math.sqrt(a) if a >= 0 else math.nan
+    return math.sqrt(a) if a >= type(a)(0) else type(a)(math.nan)
 
 
 def _tanh(a):
@@ -499,12 +516,12 @@ def _broadcast_strides(shape, out_shape):
 
 def _dims(shape, *strides):
     """Shape and strides as int tuples of a fixed length, so a GPU kernel compiles once for all
-    ranks (left-padded with size-1 axes); at least one axis."""
+    ranks (left-padded with size-1 axes). The simulator gets the same length: its launches then
+    have the argument types a GPU's have, which the compile check (``check-cuda``) compiles."""
     n = len(shape)
     if n > MAX_DIMS:
         raise ValueError(f"CUDA arrays support at most {MAX_DIMS} dimensions, got shape {shape}")
-    width = builtins.max(n, 1) if SIMULATOR else MAX_DIMS
-    pad = width - n
+    pad = MAX_DIMS - n
     out = [tuple([1] * pad + [int(s) for s in shape])]
     out += [tuple([0] * pad + [int(s) for s in st]) for st in strides]
     return out
@@ -1036,6 +1053,7 @@ def _unary(op, a):
     a = _as_cuda(a, op)
     if op in _FLOAT_RESULT:
         dtype = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
+        a = a.astype(dtype, copy=False)  # the math runs in its argument's type: ints as float64
     elif op == "logical_not":
         dtype = np.dtype(np.bool_)
     else:
@@ -1536,7 +1554,7 @@ def matmul(a, b):
                 _MATMUL_KERNELS[dtype] = _make_matmul(numba.from_dtype(dtype))
             tiles = ((M + TILE - 1) // TILE) * ((N + TILE - 1) // TILE) * nbatch
             blocks = 1 if SIMULATOR else builtins.min(tiles, 65535)
-            _MATMUL_KERNELS[dtype][blocks, (TILE, TILE)](
+            _MATMUL_KERNELS[dtype][Launch(blocks, (TILE, TILE), GPU_TILE**2)](
                 a2._buf, b2._buf, out._buf, M, K, N, dims, sa, sb, nbatch
             )
     if a.ndim == 1:

@@ -21,13 +21,27 @@ __all__ = [
     "is_device_array",
     "as_device",
     "grid_for",
+    "Launch",
     "THREADS",
 ]
 
 # Threads per block for the 1-D grid-stride kernels. The CUDA simulator runs one Python thread per
 # CUDA thread, so it gets a few threads and at most two blocks (the loops cover any size).
 _SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
-THREADS = 16 if _SIMULATOR else 128
+GPU_THREADS = 128
+THREADS = 16 if _SIMULATOR else GPU_THREADS
+
+
+class Launch(tuple):
+    """A launch configuration ``(blocks, threads)`` for ``kernel[config]`` that also carries
+    ``gpu_threads``, the threads per block of the same launch on a GPU. Under the simulator the
+    two differ; the compile check (``python -m minidense check-cuda``) records the launches there
+    and computes each kernel's occupancy for the GPU's block."""
+
+    def __new__(cls, blocks, threads, gpu_threads):
+        config = super().__new__(cls, (blocks, threads))
+        config.gpu_threads = gpu_threads
+        return config
 
 
 def _lock_simulator_shared_arrays():
@@ -102,7 +116,7 @@ def launch(n):
     grid-stride loops still cover all ``n`` items (and cross block boundaries) in a fraction of
     the time.
     """
-    return grid_for(n), THREADS
+    return Launch(grid_for(n), THREADS, GPU_THREADS)
 
 
 def as_device(a):

@@ -38,7 +38,7 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
-from ._targets import cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
+from ._targets import Launch, cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
 
 __all__ = [
     "conv2d_forward",
@@ -161,7 +161,8 @@ def _tap_range(k, stride, pad, dil, in_size, out_size):
 
 tap_source_cpu, tap_source_cuda = dual(_tap_source)
 tap_output_cpu, tap_output_cuda = dual(_tap_output)
-tap_range_cpu, _ = dual(_tap_range)
+# CPU only: the CUDA col2im gathers per input pixel with tap_output instead.
+tap_range_cpu = numba.njit(inline="always", cache=True)(_tap_range)
 
 
 # -------------------------------------------------------------------------- im2col / col2im, CPU
@@ -280,7 +281,7 @@ def col2im_cuda(cols, x, kh, kw, sh, sw, ph, pw, dh, dw):
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, N * C * H * W, step):
         n, c, ih, iw = unravel_nchw_cuda(e, C, H, W)
-        acc = 0.0  # float64 accumulator: NaN-safe start, and exact enough for float32 data
+        acc = x.dtype.type(0)  # at most kh·kw terms: the input's dtype is accurate enough
         for i in range(kh):
             oh = tap_output_cuda(ih, i, sh, ph, dh, Ho)
             if oh < 0:
@@ -327,7 +328,8 @@ def col2im(cols, geometry, channels, in_hw, out=None):
 # The tiled matmul uses TILE x TILE thread blocks and two TILE x TILE shared tiles. The simulator
 # runs one Python thread per CUDA thread, so it gets 8 x 8 tiles: faster, and small test matrices
 # still span several tiles, partial ones included.
-TILE = 8 if numba.config.ENABLE_CUDASIM else 16
+GPU_TILE = 16
+TILE = 8 if numba.config.ENABLE_CUDASIM else GPU_TILE
 
 
 def _make_matmul_kernel(nb_dtype):
@@ -411,7 +413,9 @@ def matmul_cuda(a, b, trans_a=False, trans_b=False, out=None):
     tiles = ((N + TILE - 1) // TILE) * ((M + TILE - 1) // TILE) * batch
     # One block under the simulator (each simulated thread is a Python thread; the kernel loops).
     blocks = 1 if numba.config.ENABLE_CUDASIM else min(tiles, 65535)
-    _MATMUL_KERNELS[dtype][blocks, (TILE, TILE)](a3, b3, out3, trans_a, trans_b)
+    _MATMUL_KERNELS[dtype][Launch(blocks, (TILE, TILE), GPU_TILE**2)](
+        a3, b3, out3, trans_a, trans_b
+    )
     return out
 
 
@@ -442,14 +446,25 @@ def _add_channel_bias_cuda(out, bias):
 
 @cuda.jit
 def _sum_channels_cuda(grad, out):
-    """out[c] = Σ_{n, l} grad[n, c, l]: one thread per channel (deterministic order)."""
+    """out[c] = Σ_{n, l} grad[n, c, l]: one thread per channel (deterministic order).
+
+    A sum of N·L terms (thousands) in the gradient's dtype, so compensated (Kahan): ``lost``
+    carries the low bits each addition rounds away, and the error stays a few units in the last
+    place of float32, as a float64 sum's would, without float64 arithmetic. Once the sum is
+    infinite there is nothing to compensate (inf - inf would turn it into NaN).
+    """
     N, C, L = grad.shape
+    zero = grad.dtype.type(0)
     start, step = cuda.grid(1), cuda.gridsize(1)
     for c in range(start, C, step):
-        acc = 0.0
+        acc = zero
+        lost = zero
         for n in range(N):
             for l in range(L):
-                acc += grad[n, c, l]
+                y = grad[n, c, l] - lost
+                t = acc + y
+                lost = (t - acc) - y if math.isfinite(t) else zero
+                acc = t
         out[c] = acc
 
 

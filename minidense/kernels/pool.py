@@ -106,12 +106,13 @@ def _max_window(plane, h0, h1, dh, w0, w1, dw):
     NaN's index); testing ``v != v`` on every tap made the scan four times slower (the branch
     can no longer become a select), so the fast scan only sums the window and rescans the rare
     windows whose sum is NaN. The index starts at the first tap: an all -inf window still names
-    a pixel.
+    a pixel. In the plane's dtype (a float32 sum that overflows gives inf, not NaN).
     """
+    T = plane.dtype.type
     W = plane.shape[1]
-    best = -math.inf
+    best = T(-math.inf)
     arg = h0 * W + w0
-    total = 0.0
+    total = T(0)
     # while loops, not range(h0, h1, dh): a range with a variable step divides to count its
     # trips, one integer division per window.
     ih = h0
@@ -126,7 +127,7 @@ def _max_window(plane, h0, h1, dh, w0, w1, dw):
             iw += dw
         ih += dh
     if total != total:  # a NaN in the window (or +inf and -inf): rescan, letting NaN win
-        best = -math.inf
+        best = T(-math.inf)
         arg = h0 * W + w0
         ih = h0
         while ih < h1:
@@ -272,6 +273,7 @@ def _scatter(values, indices, out_shape):
 
 @cpu_kernel
 def avg_pool2d_forward_cpu(x, out, kh, kw, sh, sw, ph, pw, count_include_pad):
+    T = x.dtype.type  # sums and divisions in the input's dtype, as on the GPU (and in PyTorch)
     N, C, Ho, Wo = out.shape
     H, W = x.shape[2], x.shape[3]
     for r in prange(N * C * Ho):
@@ -279,16 +281,17 @@ def avg_pool2d_forward_cpu(x, out, kh, kw, sh, sw, ph, pw, count_include_pad):
         h0, h1, eh = avg_window_cpu(oh, kh, sh, ph, H)
         for ow in range(Wo):
             w0, w1, ew = avg_window_cpu(ow, kw, sw, pw, W)
-            acc = 0.0
+            acc = T(0)
             for ih in range(h0, h1):
                 for iw in range(w0, w1):
                     acc += x[n, c, ih, iw]
             div = avg_divisor_cpu(h0, h1, eh, w0, w1, ew, count_include_pad)
-            out[n, c, oh, ow] = acc / div if div > 0 else 0.0
+            out[n, c, oh, ow] = acc / T(div) if div > 0 else T(0)
 
 
 @cuda.jit
 def avg_pool2d_forward_cuda(x, out, kh, kw, sh, sw, ph, pw, count_include_pad):
+    T = x.dtype.type
     N, C, Ho, Wo = out.shape
     H, W = x.shape[2], x.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
@@ -296,12 +299,12 @@ def avg_pool2d_forward_cuda(x, out, kh, kw, sh, sw, ph, pw, count_include_pad):
         n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
         h0, h1, eh = avg_window_cuda(oh, kh, sh, ph, H)
         w0, w1, ew = avg_window_cuda(ow, kw, sw, pw, W)
-        acc = 0.0
+        acc = T(0)
         for ih in range(h0, h1):
             for iw in range(w0, w1):
                 acc += x[n, c, ih, iw]
         div = avg_divisor_cuda(h0, h1, eh, w0, w1, ew, count_include_pad)
-        out[n, c, oh, ow] = acc / div if div > 0 else 0.0
+        out[n, c, oh, ow] = acc / T(div) if div > 0 else T(0)
 
 
 @cpu_kernel
@@ -320,13 +323,14 @@ def avg_pool2d_backward_cpu(grad_out, grad_in, kh, kw, sh, sw, ph, pw, count_inc
                 div = avg_divisor_cpu(h0, h1, eh, w0, w1, ew, count_include_pad)
                 if div <= 0:
                     continue
-                g = grad_out[n, c, oh, ow] / div
+                g = grad_out[n, c, oh, ow] / grad_out.dtype.type(div)
                 plane[h0:h1, w0:w1] += g
 
 
 @cuda.jit
 def avg_pool2d_backward_cuda(grad_out, grad_in, kh, kw, sh, sw, ph, pw, count_include_pad):
     """One thread per input pixel, gathering from the windows that cover it (deterministic)."""
+    T = grad_out.dtype.type
     N, C, Ho, Wo = grad_out.shape
     H, W = grad_in.shape[2], grad_in.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
@@ -337,7 +341,7 @@ def avg_pool2d_backward_cuda(grad_out, grad_in, kh, kw, sh, sw, ph, pw, count_in
         oh_hi = min(Ho, (ih + ph) // sh + 1)
         ow_lo = max(0, (iw + pw - kw) // sw + 1)
         ow_hi = min(Wo, (iw + pw) // sw + 1)
-        acc = 0.0
+        acc = T(0)
         for oh in range(oh_lo, oh_hi):
             h0, h1, eh = avg_window_cuda(oh, kh, sh, ph, H)
             if ih < h0 or ih >= h1:
@@ -348,7 +352,7 @@ def avg_pool2d_backward_cuda(grad_out, grad_in, kh, kw, sh, sw, ph, pw, count_in
                     continue
                 div = avg_divisor_cuda(h0, h1, eh, w0, w1, ew, count_include_pad)
                 if div > 0:
-                    acc += grad_out[n, c, oh, ow] / div
+                    acc += grad_out[n, c, oh, ow] / T(div)
         grad_in[n, c, ih, iw] = acc
 
 
@@ -479,7 +483,7 @@ def gather_at_indices_cuda(src, idx, out):
     for e in range(start, N * C * H * W, step):
         n, c, h, w = unravel_nchw_cuda(e, C, H, W)
         i = idx[n, c, h, w]
-        out[n, c, h, w] = src[n, c, i // Ws, i % Ws] if 0 <= i < Hs * Ws else 0
+        out[n, c, h, w] = src[n, c, i // Ws, i % Ws] if 0 <= i < Hs * Ws else src.dtype.type(0)
 
 
 def _check_indices(op, x, indices):

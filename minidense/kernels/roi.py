@@ -26,9 +26,13 @@ race-free and bit-for-bit deterministic. The CUDA kernels run one thread per out
 their backward passes use ``cuda.atomic.add``, so the order of the float additions (and the last
 bits of the result) may change from run to run.
 
-Boxes are always read as float64 on the CPU (a float32 box widens exactly), and the geometry helpers
-widen each coordinate with ``float()`` on both targets, so the box arithmetic is done in float64;
-the feature arithmetic is done in the features' dtype.
+All arithmetic is done in the features' dtype, as torchvision does: the boxes are converted to it
+and ``spatial_scale`` too, and every constant and every integer that meets a coordinate is cast
+to it first (``T(0.5)``, ``T(ph)`` with ``T = rois.dtype.type``). Compiled code would otherwise
+promote ``float32 * 0.5`` or ``float32 * int`` to float64 (slow on most GPUs), while the CUDA
+simulator, which runs the kernels as Python on NumPy scalars, keeps float32 (NumPy 2): the two
+would disagree on a sample that sits on a cell edge. Written this way, the CPU kernels, the CUDA
+kernels and the simulator compute the same geometry, bit for bit.
 """
 
 import math
@@ -81,13 +85,14 @@ def _c_round(v):
     """C's ``round``: halves away from zero (2.5 -> 3, -2.5 -> -3; ``np.round`` gives 2 and -2).
 
     Written with ``a - floor(a)``, which is exact, rather than ``floor(a + 0.5)``, which rounds
-    0.49999999999999994 up.
+    0.49999999999999994 up. The result has ``v``'s type.
     """
+    T = type(v)
     a = abs(v)
-    f = float(math.floor(a))
-    if a - f >= 0.5:
-        f += 1.0
-    return f if v >= 0 else -f
+    f = T(math.floor(a))
+    if a - f >= T(0.5):
+        f += T(1)
+    return f if v >= T(0) else -f
 
 
 c_round_cpu, c_round_cuda = dual(_c_round)
@@ -104,15 +109,15 @@ def _roi_align_geometry(
     it a RoI is at least 1 x 1 cell. With ``aligned`` a tiny or even negative size is used as is,
     and an adaptive grid (``sampling_ratio <= 0``: ``ceil(size / pooled)``) may then be empty:
     the bin is 0. ``inv_count = 1 / max(grid_h * grid_w, 1)``.
+
+    Computed in the boxes' dtype ``T``; ``spatial_scale`` must be a ``T`` too (module docstring).
     """
-    offset = 0.5 if aligned else 0.0
-    # float(): the box arithmetic in float64 whatever the boxes' dtype. Compiled code promotes a
-    # float32 box times the float64 scale anyway, but the CUDA simulator runs this as Python, where
-    # ``np.float32 * float`` stays float32 (NumPy 2) and a sample on an edge (x = -1) can flip.
-    x1 = float(rois[k, 1]) * spatial_scale
-    y1 = float(rois[k, 2]) * spatial_scale
-    x2 = float(rois[k, 3]) * spatial_scale
-    y2 = float(rois[k, 4]) * spatial_scale
+    T = rois.dtype.type
+    offset = T(0.5) if aligned else T(0)
+    x1 = rois[k, 1] * spatial_scale
+    y1 = rois[k, 2] * spatial_scale
+    x2 = rois[k, 3] * spatial_scale
+    y2 = rois[k, 4] * spatial_scale
     if quantize:
         # RoIWarp: snap the box to the feature grid (the quantisation RoIAlign removes).
         x1 = c_round(x1)
@@ -124,17 +129,17 @@ def _roi_align_geometry(
     roi_w = (x2 - offset) - start_x
     roi_h = (y2 - offset) - start_y
     if not aligned:
-        roi_w = max(roi_w, 1.0)
-        roi_h = max(roi_h, 1.0)
-    bin_h = roi_h / pooled_h
-    bin_w = roi_w / pooled_w
+        roi_w = max(roi_w, T(1))
+        roi_h = max(roi_h, T(1))
+    bin_h = roi_h / T(pooled_h)
+    bin_w = roi_w / T(pooled_w)
     if sampling_ratio > 0:
         grid_h = sampling_ratio
         grid_w = sampling_ratio
     else:
-        grid_h = max(int(math.ceil(roi_h / pooled_h)), 0)
-        grid_w = max(int(math.ceil(roi_w / pooled_w)), 0)
-    inv_count = 1.0 / max(grid_h * grid_w, 1)
+        grid_h = max(int(math.ceil(bin_h)), 0)
+        grid_w = max(int(math.ceil(bin_w)), 0)
+    inv_count = T(1) / T(max(grid_h * grid_w, 1))
     return start_y, start_x, bin_h, bin_w, grid_h, grid_w, inv_count
 
 
@@ -145,8 +150,10 @@ roi_align_geometry = roi_align_geometry_cpu
 
 
 def _sample_coord(start, p, bin_size, i, grid):
-    """Coordinate of sample ``i`` (of ``grid``) in bin ``p``: e.g. 0.25 and 0.75 of a bin for 2."""
-    return start + p * bin_size + (i + 0.5) * bin_size / grid
+    """Coordinate of sample ``i`` (of ``grid``) in bin ``p``: e.g. 0.25 and 0.75 of a bin for 2.
+    In ``start``'s type (the integers are cast to it)."""
+    T = type(start)
+    return start + T(p) * bin_size + (T(i) + T(0.5)) * bin_size / T(grid)
 
 
 sample_coord_cpu, sample_coord_cuda = dual(_sample_coord)
@@ -161,32 +168,34 @@ def _bilinear_weights(y, x, H, W):
     A sample more than one cell outside the map (y < -1, y > H, ...) is 0: then ``y_low = -1`` and
     all weights are 0 (the sample still counts in the bin's mean). Inside, coordinates below 0 are
     clamped to 0 and the last row/column is repeated past H - 1 / W - 1. The test is written as
-    ``not (inside)`` so that a NaN coordinate also lands in the "outside" branch.
+    ``not (inside)`` so that a NaN coordinate also lands in the "outside" branch. The weights have
+    the coordinates' type.
     """
-    if not (y >= -1.0 and y <= H and x >= -1.0 and x <= W):
-        return -1, -1, -1, -1, 0.0, 0.0, 0.0, 0.0
-    if y <= 0.0:
-        y = 0.0
-    if x <= 0.0:
-        x = 0.0
+    T = type(y)
+    if not (y >= T(-1) and y <= T(H) and x >= T(-1) and x <= T(W)):
+        return -1, -1, -1, -1, T(0), T(0), T(0), T(0)
+    if y <= T(0):
+        y = T(0)
+    if x <= T(0):
+        x = T(0)
     y_low = int(y)
     x_low = int(x)
     if y_low >= H - 1:
         y_low = H - 1
         y_high = H - 1
-        y = float(y_low)
+        y = T(y_low)
     else:
         y_high = y_low + 1
     if x_low >= W - 1:
         x_low = W - 1
         x_high = W - 1
-        x = float(x_low)
+        x = T(x_low)
     else:
         x_high = x_low + 1
-    ly = y - y_low
-    lx = x - x_low
-    hy = 1.0 - ly
-    hx = 1.0 - lx
+    ly = y - T(y_low)
+    lx = x - T(x_low)
+    hy = T(1) - ly
+    hx = T(1) - lx
     return y_low, x_low, y_high, x_high, hy * hx, hy * lx, ly * hx, ly * lx
 
 
@@ -198,15 +207,17 @@ def _roi_pool_geometry(rois, k, spatial_scale, pooled_h, pooled_w):
     """RoIPool's quantised box: ``(start_y, start_x, bin_h, bin_w)``.
 
     ``start = round(x1 * scale)`` and ``end = round(x2 * scale)`` with C rounding; the end is
-    inclusive, so the size is ``max(end - start + 1, 1)`` cells.
+    inclusive, so the size is ``max(end - start + 1, 1)`` cells. In the boxes' dtype ``T``, as
+    roi_align; ``spatial_scale`` must be a ``T``.
     """
-    start_x = int(c_round(float(rois[k, 1]) * spatial_scale))  # float64, as in roi_align
-    start_y = int(c_round(float(rois[k, 2]) * spatial_scale))
-    end_x = int(c_round(float(rois[k, 3]) * spatial_scale))
-    end_y = int(c_round(float(rois[k, 4]) * spatial_scale))
+    T = rois.dtype.type
+    start_x = int(c_round(rois[k, 1] * spatial_scale))
+    start_y = int(c_round(rois[k, 2] * spatial_scale))
+    end_x = int(c_round(rois[k, 3] * spatial_scale))
+    end_y = int(c_round(rois[k, 4] * spatial_scale))
     roi_w = max(end_x - start_x + 1, 1)
     roi_h = max(end_y - start_y + 1, 1)
-    return start_y, start_x, roi_h / pooled_h, roi_w / pooled_w
+    return start_y, start_x, T(roi_h) / T(pooled_h), T(roi_w) / T(pooled_w)
 
 
 roi_pool_geometry_cpu, roi_pool_geometry_cuda = _dual_calling(
@@ -221,10 +232,11 @@ def _roi_pool_bin_bounds(ph, pw, start_y, start_x, bin_h, bin_w, H, W):
     Bin ``ph`` spans rows ``[floor(ph*bin_h), ceil((ph+1)*bin_h))`` of the RoI, so neighbouring
     bins may overlap by a row; e.g. 5 rows into 2 bins: rows 0-2 and 2-4. ``h1 <= h0`` is empty.
     """
-    h0 = min(max(int(math.floor(ph * bin_h)) + start_y, 0), H)
-    h1 = min(max(int(math.ceil((ph + 1) * bin_h)) + start_y, 0), H)
-    w0 = min(max(int(math.floor(pw * bin_w)) + start_x, 0), W)
-    w1 = min(max(int(math.ceil((pw + 1) * bin_w)) + start_x, 0), W)
+    T = type(bin_h)
+    h0 = min(max(int(math.floor(T(ph) * bin_h)) + start_y, 0), H)
+    h1 = min(max(int(math.ceil(T(ph + 1) * bin_h)) + start_y, 0), H)
+    w0 = min(max(int(math.floor(T(pw) * bin_w)) + start_x, 0), W)
+    w1 = min(max(int(math.ceil(T(pw + 1) * bin_w)) + start_x, 0), W)
     return h0, h1, w0, w1
 
 
@@ -435,7 +447,7 @@ def roi_align_forward_cuda(x, rois, out, spatial_scale, sampling_ratio, aligned,
         )
         if n < 0 or n >= N:
             gh = 0  # a bad batch index (not validated on the device) reads nothing: output 0
-        acc = 0.0
+        acc = x.dtype.type(0)
         for iy in range(gh):
             y = sample_coord_cuda(sy, ph, bh, iy, gh)
             for ix in range(gw):
@@ -570,7 +582,8 @@ def _pair(output_size):
 
 
 def _check(x, rois):
-    """Shared checks; returns ``(on_device, rois)`` with CPU rois as contiguous float64."""
+    """Shared checks; returns ``(on_device, rois)``, the rois in the features' dtype (contiguous
+    on the CPU; on the device they must already be: the ops convert them)."""
     on_device = is_device_array(x)
     if x.ndim != 4:
         raise ValueError(f"features must have shape (N, C, H, W), got shape {tuple(x.shape)}")
@@ -582,12 +595,19 @@ def _check(x, rois):
         raise ValueError(f"rois must have shape (K, 5), got shape {tuple(rois.shape)}")
     if on_device != is_device_array(rois):
         raise TypeError("features and rois must be on the same device")
-    if not on_device:
-        rois = np.ascontiguousarray(rois, dtype=np.float64)
+    if on_device:
+        _check_device_rois(rois, x.dtype)
+    else:
+        rois = np.ascontiguousarray(rois, dtype=x.dtype)
         batch = rois[:, 0]
         if len(rois) and not ((batch >= 0) & (batch < x.shape[0])).all():
             raise ValueError(f"rois batch indices must lie in [0, {x.shape[0]})")
     return on_device, rois
+
+
+def _check_device_rois(rois, dtype):
+    if np.dtype(rois.dtype) != np.dtype(dtype):
+        raise TypeError(f"device rois must have the features' dtype {dtype}, got {rois.dtype}")
 
 
 def _by_image(rois, N):
@@ -615,7 +635,7 @@ def _roi_align_forward(x, rois, output_size, spatial_scale, sampling_ratio, alig
     PH, PW = _pair(output_size)
     N, C, H, W = x.shape
     K = rois.shape[0]
-    scale, sr = float(spatial_scale), int(sampling_ratio)
+    scale, sr = x.dtype.type(spatial_scale), int(sampling_ratio)
     if on_device:
         out = cuda.device_array((K, C, PH, PW), dtype=x.dtype)
         if out.size:
@@ -635,15 +655,16 @@ def _roi_align_backward(
     grad_out, rois, input_shape, spatial_scale, sampling_ratio, aligned, quantize
 ):
     N, C, H, W = (int(s) for s in input_shape)
-    scale, sr = float(spatial_scale), int(sampling_ratio)
+    scale, sr = grad_out.dtype.type(spatial_scale), int(sampling_ratio)
     if is_device_array(grad_out):
         grad_x = _zeros_cuda((N, C, H, W), grad_out.dtype)
         if grad_out.size:
+            _check_device_rois(rois, grad_out.dtype)
             roi_align_backward_cuda[launch(grad_out.size)](
                 grad_out, rois, grad_x, scale, sr, bool(aligned), quantize
             )
         return grad_x
-    rois = np.ascontiguousarray(rois, dtype=np.float64)
+    rois = np.ascontiguousarray(rois, dtype=grad_out.dtype)
     grad_out = np.ascontiguousarray(grad_out)
     if grad_out.size == 0:
         return np.zeros((N, C, H, W), dtype=grad_out.dtype)
@@ -702,7 +723,7 @@ def roi_pool_forward(x, rois, output_size, spatial_scale=1.0):
     PH, PW = _pair(output_size)
     N, C, H, W = x.shape
     K = rois.shape[0]
-    scale = float(spatial_scale)
+    scale = x.dtype.type(spatial_scale)
     if on_device:
         out = cuda.device_array((K, C, PH, PW), dtype=x.dtype)
         argmax = cuda.device_array((K, C, PH, PW), dtype=np.int32)
@@ -728,6 +749,7 @@ def roi_pool_backward(grad_out, argmax, rois, input_shape):
     if is_device_array(grad_out):
         grad_x = _zeros_cuda((N, C, H, W), grad_out.dtype)
         if grad_out.size:
+            _check_device_rois(rois, grad_out.dtype)
             roi_pool_backward_cuda[launch(grad_out.size)](
                 grad_out, argmax, rois, grad_x.reshape(N, C, H * W)
             )

@@ -10,6 +10,9 @@ Coordinate rules (PyTorch's, see DESIGN.md), per axis, for an output index ``dst
   so the two calls sample different points.
 - both: neighbours ``floor(src)`` and ``min(floor(src) + 1, in - 1)``, weight ``src - floor(src)``.
 - nearest: ``src = min(floor(dst·s), in - 1)``, computed in float32 like PyTorch.
+- bilinear coordinates and weights are computed in the input's dtype, like PyTorch (whose
+  ``opmath_t`` of float32 is float32): every constant and integer is cast to it, so compiled code
+  does no float64 arithmetic for float32 data.
 - An axis whose size does not change is copied as is, and nearest maps ``dst -> dst // 2`` when
   the size exactly doubles - PyTorch's CPU shortcuts, which differ from the formulas for factors
   such as 1.1 (in 5 -> out 5) or 2.1 (in 5 -> out 10).
@@ -56,28 +59,38 @@ def _nearest_source(dst, in_size, out_size, scale):
 
 
 def _linear_source(dst, in_size, out_size, scale, align_corners):
-    """(i0, i1, l1): neighbours of output index ``dst`` and the weight of ``i1``."""
+    """(i0, i1, l1): neighbours of output index ``dst`` and the weight of ``i1``, in ``scale``'s
+    type ``T``."""
+    T = type(scale)
     if out_size == in_size:
-        return dst, dst, 0.0
+        return dst, dst, T(0)
     if align_corners:
-        src = scale * dst
+        src = scale * T(dst)
     else:
-        src = max(scale * (dst + 0.5) - 0.5, 0.0)
+        src = max(scale * (T(dst) + T(0.5)) - T(0.5), T(0))
     i0 = min(int(math.floor(src)), in_size - 1)
-    l1 = min(max(src - i0, 0.0), 1.0)
+    l1 = min(max(src - T(i0), T(0)), T(1))
     i1 = i0 + 1 if i0 < in_size - 1 else i0
     return i0, i1, l1
 
 
 def _bilinear_value(plane, y0, y1, ly, x0, x1, lx):
-    return (1.0 - ly) * ((1.0 - lx) * plane[y0, x0] + lx * plane[y0, x1]) + ly * (
-        (1.0 - lx) * plane[y1, x0] + lx * plane[y1, x1]
+    one = type(ly)(1)
+    return (one - ly) * ((one - lx) * plane[y0, x0] + lx * plane[y0, x1]) + ly * (
+        (one - lx) * plane[y1, x0] + lx * plane[y1, x1]
     )
+
+
+def _bilinear_taps(ly, lx):
+    """The four weights of a bilinear sample: (y0, x0), (y0, x1), (y1, x0), (y1, x1)."""
+    one = type(ly)(1)
+    return (one - ly) * (one - lx), (one - ly) * lx, ly * (one - lx), ly * lx
 
 
 nearest_source_cpu, nearest_source_cuda = dual(_nearest_source)
 linear_source_cpu, linear_source_cuda = dual(_linear_source)
 bilinear_value_cpu, bilinear_value_cuda = dual(_bilinear_value)
+bilinear_taps_cpu, bilinear_taps_cuda = dual(_bilinear_taps)
 
 
 @numba.njit(cache=True)
@@ -92,7 +105,7 @@ def _nearest_table(in_size, out_size, scale):
 def _linear_table(in_size, out_size, scale, align_corners):
     i0 = np.empty(out_size, dtype=np.int64)
     i1 = np.empty(out_size, dtype=np.int64)
-    l1 = np.empty(out_size, dtype=np.float64)
+    l1 = np.empty(out_size, dtype=type(scale))
     for d in range(out_size):
         i0[d], i1[d], l1[d] = linear_source_cpu(d, in_size, out_size, scale, align_corners)
     return i0, i1, l1
@@ -114,11 +127,12 @@ def _positive_pair(value, name, kind):
     return vals
 
 
-def interpolate_plan(in_hw, size=None, scale_factor=None, mode="nearest", align_corners=None):
+def interpolate_plan(in_hw, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                     dtype=np.float64):  # fmt: skip
     """Validate interpolate's arguments; returns ``(out_hw, (scale_h, scale_w), align_corners)``.
 
-    The scales are what the coordinate rules multiply by: float32 for nearest, float64 for
-    bilinear.
+    The scales are what the coordinate rules multiply by: float32 for nearest, ``dtype`` (the
+    input's) for bilinear.
     """
     if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"interpolate: mode must be one of {MODES}, got {mode!r}")
@@ -158,10 +172,12 @@ def interpolate_plan(in_hw, size=None, scale_factor=None, mode="nearest", align_
         if mode == "nearest":
             # PyTorch: float(1.0 / scale_factor), or float(in) / out, in single precision.
             s = np.float32(1.0 / f) if f is not None else np.float32(n_in) / np.float32(n_out)
-        elif align:
-            s = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
         else:
-            s = 1.0 / f if f is not None else n_in / n_out
+            T = np.dtype(dtype).type  # PyTorch: in the input's dtype, 1 / f in double first
+            if align:
+                s = T(n_in - 1) / T(n_out - 1) if n_out > 1 else T(0)
+            else:
+                s = T(1.0 / f) if f is not None else T(n_in) / T(n_out)
         scales.append(s)
     return out_hw, tuple(scales), align
 
@@ -245,10 +261,11 @@ def bilinear_backward_cpu(grad_out, grad_in, ty0, ty1, tly, tx0, tx1, tlx):
             for ow in range(Wo):
                 x0, x1, lx = tx0[ow], tx1[ow], tlx[ow]
                 g = grad_out[n, c, oh, ow]
-                plane[y0, x0] += (1.0 - ly) * (1.0 - lx) * g
-                plane[y0, x1] += (1.0 - ly) * lx * g
-                plane[y1, x0] += ly * (1.0 - lx) * g
-                plane[y1, x1] += ly * lx * g
+                w00, w01, w10, w11 = bilinear_taps_cpu(ly, lx)
+                plane[y0, x0] += w00 * g
+                plane[y0, x1] += w01 * g
+                plane[y1, x0] += w10 * g
+                plane[y1, x1] += w11 * g
 
 
 @cuda.jit
@@ -274,10 +291,11 @@ def bilinear_backward_cuda(grad_out, grad_in, scale_h, scale_w, align_corners):
         y0, y1, ly = linear_source_cuda(oh, H, Ho, scale_h, align_corners)
         x0, x1, lx = linear_source_cuda(ow, W, Wo, scale_w, align_corners)
         g = grad_out[n, c, oh, ow]
-        cuda.atomic.add(grad_in, (n, c, y0, x0), (1.0 - ly) * (1.0 - lx) * g)
-        cuda.atomic.add(grad_in, (n, c, y0, x1), (1.0 - ly) * lx * g)
-        cuda.atomic.add(grad_in, (n, c, y1, x0), ly * (1.0 - lx) * g)
-        cuda.atomic.add(grad_in, (n, c, y1, x1), ly * lx * g)
+        w00, w01, w10, w11 = bilinear_taps_cuda(ly, lx)
+        cuda.atomic.add(grad_in, (n, c, y0, x0), w00 * g)
+        cuda.atomic.add(grad_in, (n, c, y0, x1), w01 * g)
+        cuda.atomic.add(grad_in, (n, c, y1, x0), w10 * g)
+        cuda.atomic.add(grad_in, (n, c, y1, x1), w11 * g)
 
 
 # ----------------------------------------------------------------------------- host wrappers
@@ -287,7 +305,7 @@ def interpolate_forward(x, size=None, scale_factor=None, mode="nearest", align_c
     """x (N, C, H, W) -> (N, C, Ho, Wo), resampled by ``mode`` (see the module docstring)."""
     check_float_array(x, "input", "interpolate")
     (Ho, Wo), (sh, sw), align = interpolate_plan(x.shape[2:], size, scale_factor, mode,
-                                                 align_corners)  # fmt: skip
+                                                 align_corners, x.dtype)  # fmt: skip
     H, W = x.shape[2:]
     shape = (x.shape[0], x.shape[1], Ho, Wo)
     if is_device_array(x):
@@ -314,7 +332,8 @@ def interpolate_backward(
 ):
     """Gradient of interpolate with respect to its input, shape ``input_shape`` (N, C, H, W)."""
     H, W = input_shape[2:]
-    (Ho, Wo), (sh, sw), align = interpolate_plan((H, W), size, scale_factor, mode, align_corners)
+    (Ho, Wo), (sh, sw), align = interpolate_plan((H, W), size, scale_factor, mode, align_corners,
+                                                 grad_out.dtype)  # fmt: skip
     if tuple(grad_out.shape[2:]) != (Ho, Wo):
         raise ValueError(f"interpolate: grad_out is {tuple(grad_out.shape)}, expected {Ho}x{Wo}")
     shape = tuple(input_shape)
@@ -341,10 +360,10 @@ def interpolate_backward(
 
 
 def _nail_value(plane, i, j, f):
-    """Zero insertion: input pixel (i/f, j/f) where both divide, else 0."""
+    """Zero insertion: input pixel (i/f, j/f) where both divide, else 0 (of the plane's dtype)."""
     if i % f == 0 and j % f == 0:
         return plane[i // f, j // f]
-    return 0.0
+    return plane.dtype.type(0)
 
 
 nail_value_cpu, nail_value_cuda = dual(_nail_value)

@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Function
+from ..backend import as_array
 from ..kernels import roi as K
 from ..kernels._targets import is_device_array
 from ..tensor import Tensor
@@ -161,7 +162,8 @@ def _boxes_to_rois(boxes, dtype, fn):
             f"or be a list of (K_i, 4) per image; got shape {tuple(rois.shape)}"
         )
     if is_device_array(rois):
-        return rois  # the CUDA kernels read either float dtype
+        rois = as_array(rois)  # the kernels compute in the features' dtype: convert on the device
+        return rois if rois.dtype == dtype else rois.astype(dtype)
     rois = np.asarray(rois)
     if rois.dtype.kind not in "biuf":
         raise TypeError(f"{fn}: boxes must be numeric, got dtype {rois.dtype}")
