@@ -25,7 +25,7 @@ import threading
 import numpy as np
 
 from . import views
-from .backend import array_module, as_array, move
+from .backend import array_module, move
 
 __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "backward"]
 
@@ -287,7 +287,7 @@ def backward(root, grad=None, retain_graph=False):
         ):
             if t is None or g is None or not needs:
                 continue
-            g = unbroadcast(as_array(g), t.shape)  # raw device arrays from kernels: CudaArrays
+            g = unbroadcast(g, t.shape)
             if g.dtype != t.dtype:
                 g = g.astype(t.dtype)
             parent, k = edge

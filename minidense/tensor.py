@@ -94,8 +94,6 @@ class Tensor(Mutation):
         """Wrap a raw array produced by an op (no validation, no copy)."""
         if isinstance(array, np.generic | float | int | bool):
             array = np.asarray(array)  # NumPy reductions return scalars; keep 0-d arrays
-        elif not isinstance(array, np.ndarray):
-            array = as_array(array)  # raw device arrays from kernels become CudaArrays
         t = cls.__new__(cls)
         t._data, t._grad, t._ctx, t._out_index, t.requires_grad = array, None, None, 0, False
         return t

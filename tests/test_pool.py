@@ -6,9 +6,9 @@ import sys
 import numba
 import numpy as np
 import pytest
-from numba import cuda
 
 import minidense
+from minidense import gpu
 from minidense.kernels import pool as K
 from minidense.ops.pool import avg_pool2d, max_pool2d, max_unpool2d
 from minidense.tensor import Tensor
@@ -188,7 +188,7 @@ TWIN_TOL = {np.float32: dict(rtol=1e-6, atol=1e-6), np.float64: dict(rtol=1e-12,
 def test_max_pool2d_cuda_matches_cpu(fast_simulator, dtype):
     x = ties((1, 2, 5, 6), dtype=dtype)
     args = (3, 2, 1, 1, True)
-    D = cuda.to_device
+    D = gpu.to_device
     out, idx = K.max_pool2d_forward(x, *args)
     out_d, idx_d = K.max_pool2d_forward(D(layout(x, "strided").base)[..., ::2], *args)
     np.testing.assert_array_equal(out_d.copy_to_host(), out)
@@ -203,7 +203,7 @@ def test_max_pool2d_cuda_matches_cpu(fast_simulator, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_avg_pool2d_cuda_matches_cpu(fast_simulator, dtype):
     x = np.random.default_rng(1).standard_normal((1, 2, 5, 4)).astype(dtype)
-    D = cuda.to_device
+    D = gpu.to_device
     for cip in (True, False):
         args = (3, 2, 1, True, cip)
         out = K.avg_pool2d_forward(x, *args)
@@ -219,7 +219,7 @@ def test_avg_pool2d_cuda_matches_cpu(fast_simulator, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_max_unpool2d_cuda_matches_cpu(fast_simulator, dtype):
     pooled, idx = K.max_pool2d_forward(distinct((1, 2, 5, 5)).astype(dtype), 2, 2)
-    D = cuda.to_device
+    D = gpu.to_device
     out = K.max_unpool2d_forward(pooled, idx, 2, 2, 0, (5, 5))
     out_d = K.max_unpool2d_forward(D(pooled), D(idx), 2, 2, 0, (5, 5)).copy_to_host()
     assert out_d.dtype == dtype
@@ -282,7 +282,7 @@ def test_bad_arguments_raise_clear_errors(call, error, match):
 )
 def test_pooling_on_real_gpu_matches_cpu():
     x = ties((4, 8, 33, 30), dtype=np.float32)
-    D = cuda.to_device
+    D = gpu.to_device
     out, idx = K.max_pool2d_forward(x, 3, 2, 1, 1, True)
     out_d, idx_d = K.max_pool2d_forward(D(x), 3, 2, 1, 1, True)
     np.testing.assert_array_equal(out_d.copy_to_host(), out)

@@ -34,8 +34,8 @@ import reference_roi as RR
 import strategies as S
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from numba import cuda
 
+from minidense import gpu
 from minidense.kernels import conv as KC
 from minidense.kernels import pool as KP
 from minidense.kernels import roi as KR
@@ -55,7 +55,7 @@ def arrays(data, shape, dtype=np.float64, **kw):
 
 
 def on_device(*arrays):
-    return [cuda.to_device(np.ascontiguousarray(a)) for a in arrays]
+    return [gpu.to_device(a) for a in arrays]
 
 
 # ----------------------------------------------------------------------------- convolution

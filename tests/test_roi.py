@@ -19,6 +19,7 @@ from reference_roi import (
 from strategies import float_arrays
 
 import minidense
+from minidense import gpu
 from minidense.kernels import roi as K
 from minidense.ops.roi import roi_align, roi_pool, roi_warp
 
@@ -114,7 +115,7 @@ def test_box_geometry_is_computed_in_the_features_dtype():
         rois = np.array([[0, 45.0, 0.0, 45.0, 0.0]], dtype)
         assert roi_pool(minidense.tensor(x), rois, 1, 0.7).item() == column
         assert roi_pool_ref(x, rois, 1, 1, 0.7)[0].item() == column
-        on_device = K.roi_pool_forward(cuda.to_device(x), cuda.to_device(rois), 1, 0.7)[0]
+        on_device = K.roi_pool_forward(gpu.to_device(x), gpu.to_device(rois), 1, 0.7)[0]
         assert on_device.copy_to_host().item() == column
         # roi_warp rounds the same way, then samples its 1-cell box at its middle: column + 0.5
         warped = roi_warp(minidense.tensor(x), rois, 1, 0.7, 1).item()
@@ -329,7 +330,7 @@ def test_cpu_backward_is_deterministic_and_thread_count_independent(op):
 
 
 def _cuda_forward_backward(op, x, rois, size, scale, sr, aligned, g):
-    dx, dr, dg = cuda.to_device(x), cuda.to_device(rois), cuda.to_device(g)
+    dx, dr, dg = gpu.to_device(x), gpu.to_device(rois), gpu.to_device(g)
     if op == "pool":
         out, arg = K.roi_pool_forward(dx, dr, size, scale)
         gx = K.roi_pool_backward(dg, arg, dr, x.shape)
@@ -367,9 +368,9 @@ def test_cuda_kernels_match_cpu(op, dtype):
 
 def test_cuda_kernels_handle_no_boxes():
     x, _ = make_case(14)
-    out = K.roi_align_forward(cuda.to_device(x), cuda.to_device(np.zeros((0, 5))), 2)
+    out = K.roi_align_forward(gpu.to_device(x), gpu.to_device(np.zeros((0, 5))), 2)
     assert out.shape == (0, 3, 2, 2)
-    gx = K.roi_align_backward(cuda.to_device(np.zeros((0, 3, 2, 2))), None, x.shape)
+    gx = K.roi_align_backward(gpu.to_device(np.zeros((0, 3, 2, 2))), None, x.shape)
     np.testing.assert_array_equal(gx.copy_to_host(), 0)
 
 
@@ -498,7 +499,7 @@ def test_kernel_wrappers_check_shapes():
     with pytest.raises(ValueError, match="batch indices"):
         K.roi_pool_forward(x, rois + np.array([5, 0, 0, 0, 0]), 2)
     with pytest.raises(TypeError, match="same device"):
-        K.roi_align_forward(cuda.to_device(x), rois, 2)
+        K.roi_align_forward(gpu.to_device(x), rois, 2)
     with pytest.raises(ValueError, match="output_size must be positive"):
         K.roi_align_forward(x, rois, (0, 1))
 

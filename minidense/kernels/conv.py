@@ -27,7 +27,8 @@ dgemm). The batch goes through in chunks of samples whose columns fit a reused b
 ``CHUNK_BYTES``), and the backward pass recomputes columns instead of keeping kH·kW copies of
 the input alive between forward and backward. CUDA: one thread per column entry for im2col, a
 gather (one thread per input pixel, summing the taps that read it) for col2im - deterministic, no
-atomics - and the tiled ``matmul_cuda`` below; the whole batch is one chunk.
+atomics - and the GPU layer's tiled matmul (``minidense.gpu.matmul``); the whole batch is one
+chunk.
 """
 
 import functools
@@ -38,7 +39,8 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
-from ._targets import Launch, cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
+from .. import gpu
+from ._targets import cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
 
 __all__ = [
     "conv2d_forward",
@@ -49,7 +51,6 @@ __all__ = [
     "conv_transpose_output_size",
     "im2col",
     "col2im",
-    "matmul_cuda",
     "pair",
     "launch",
     "check_float_array",
@@ -301,7 +302,7 @@ def im2col(x, geometry, out_hw, out=None):
     kh, kw = geometry.kernel
     shape = (N, C * kh * kw, *out_hw)
     if is_device_array(x):
-        cols = cuda.device_array(shape, dtype=x.dtype) if out is None else out
+        cols = gpu.empty(shape, x.dtype) if out is None else out
         im2col_cuda[launch(math.prod(shape))](x, cols, *geometry.args())
     else:
         cols = np.empty(shape, dtype=x.dtype) if out is None else out
@@ -315,7 +316,7 @@ def col2im(cols, geometry, channels, in_hw, out=None):
     """Sum columns ``(N, C·kH·kW, Ho, Wo)`` back onto ``(N, C, H, W)`` (the adjoint of im2col)."""
     shape = (cols.shape[0], channels, *in_hw)
     if is_device_array(cols):
-        x = cuda.device_array(shape, dtype=cols.dtype) if out is None else out
+        x = gpu.empty(shape, cols.dtype) if out is None else out
         col2im_cuda[launch(math.prod(shape))](cols, x, *geometry.args())
     else:
         x = np.empty(shape, dtype=cols.dtype) if out is None else out
@@ -323,116 +324,7 @@ def col2im(cols, geometry, channels, in_hw, out=None):
     return x
 
 
-# ----------------------------------------------------------------------------- CUDA matmul
-
-# The tiled matmul uses TILE x TILE thread blocks and two TILE x TILE shared tiles. The simulator
-# runs one Python thread per CUDA thread, so it gets 8 x 8 tiles: faster, and small test matrices
-# still span several tiles, partial ones included.
-GPU_TILE = 16
-TILE = 8 if numba.config.ENABLE_CUDASIM else GPU_TILE
-
-
-def _make_matmul_kernel(nb_dtype):
-    """A tiled shared-memory matmul for one dtype (shared arrays need it at compile time)."""
-
-    @cuda.jit
-    def matmul_tiled(a, b, out, trans_a, trans_b):
-        # out[z] = op(a[z % Ba]) @ op(b[z % Bb]), op = transpose when trans_* is set.
-        # A block computes one TILE x TILE tile of out[z] at a time (a grid-stride loop over all
-        # tiles of all z, so the simulator can run a single block), stepping along K one tile at a
-        # time: the block loads a tile of op(a) and one of op(b) into shared memory, syncs,
-        # multiplies.
-        sa = cuda.shared.array((TILE, TILE), nb_dtype)
-        sb = cuda.shared.array((TILE, TILE), nb_dtype)
-        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        M, N = out.shape[1], out.shape[2]
-        K = a.shape[1] if trans_a else a.shape[2]
-        tiles_n = (N + TILE - 1) // TILE
-        per_matrix = ((M + TILE - 1) // TILE) * tiles_n
-        for tile in range(cuda.blockIdx.x, per_matrix * out.shape[0], cuda.gridDim.x):
-            z = tile // per_matrix
-            t = tile - z * per_matrix
-            za, zb = z % a.shape[0], z % b.shape[0]
-            row = (t // tiles_n) * TILE + ty
-            col = (t % tiles_n) * TILE + tx
-            acc = nb_dtype(0)
-            for k0 in range(0, K, TILE):
-                k = k0 + tx
-                if row < M and k < K:
-                    sa[ty, tx] = a[za, k, row] if trans_a else a[za, row, k]
-                else:
-                    sa[ty, tx] = 0
-                k = k0 + ty
-                if col < N and k < K:
-                    sb[ty, tx] = b[zb, col, k] if trans_b else b[zb, k, col]
-                else:
-                    sb[ty, tx] = 0
-                cuda.syncthreads()
-                for kk in range(TILE):
-                    acc += sa[ty, kk] * sb[kk, tx]
-                cuda.syncthreads()
-            if row < M and col < N:
-                out[z, row, col] = acc
-
-    return matmul_tiled
-
-
-_MATMUL_KERNELS = {}
-
-
-def matmul_cuda(a, b, trans_a=False, trans_b=False, out=None):
-    """``op(a) @ op(b)`` for C-contiguous device arrays, 2-D ``(M, K)`` or batched ``(B, M, K)``.
-
-    ``trans_a`` / ``trans_b`` read the operand transposed (no copy). A 2-D operand is shared by
-    every batch; batched operands repeat cyclically: out[z] uses a[z % Ba] and b[z % Bb], which is
-    NumPy's broadcasting of ``(g, M, K)`` against ``(N, g, K, L)`` once N and g are merged.
-    Returns ``(M, N)`` when both operands are 2-D, else ``(max(Ba, Bb), M, N)``; written into
-    ``out`` (C-contiguous, that shape) when given.
-    """
-    if a.dtype != b.dtype:
-        raise TypeError(f"matmul_cuda: dtypes differ, {a.dtype} and {b.dtype}")
-    both_2d = a.ndim == 2 and b.ndim == 2
-    a3 = a.reshape(1, *a.shape) if a.ndim == 2 else a
-    b3 = b.reshape(1, *b.shape) if b.ndim == 2 else b
-    M, Ka = (a3.shape[2], a3.shape[1]) if trans_a else (a3.shape[1], a3.shape[2])
-    Kb, N = (b3.shape[2], b3.shape[1]) if trans_b else (b3.shape[1], b3.shape[2])
-    batch = max(a3.shape[0], b3.shape[0])
-    if Ka != Kb or batch % a3.shape[0] or batch % b3.shape[0]:
-        raise ValueError(
-            f"matmul_cuda: shapes {tuple(a.shape)} (trans={trans_a}) and {tuple(b.shape)} "
-            f"(trans={trans_b}) do not multiply"
-        )
-    dtype = np.dtype(a.dtype)
-    if dtype not in _MATMUL_KERNELS:
-        _MATMUL_KERNELS[dtype] = _make_matmul_kernel(numba.from_dtype(dtype))
-    if out is None:
-        out = cuda.device_array((M, N) if both_2d else (batch, M, N), dtype=dtype)
-    elif tuple(out.shape) != ((M, N) if both_2d else (batch, M, N)):
-        raise ValueError(f"matmul_cuda: out has shape {tuple(out.shape)}, expected {(batch, M, N)}")
-    out3 = out.reshape(1, M, N) if both_2d else out
-    tiles = ((N + TILE - 1) // TILE) * ((M + TILE - 1) // TILE) * batch
-    # One block under the simulator (each simulated thread is a Python thread; the kernel loops).
-    blocks = 1 if numba.config.ENABLE_CUDASIM else min(tiles, 65535)
-    _MATMUL_KERNELS[dtype][Launch(blocks, (TILE, TILE), GPU_TILE**2)](
-        a3, b3, out3, trans_a, trans_b
-    )
-    return out
-
-
 # ----------------------------------------------------------------------------- small CUDA helpers
-
-
-@cuda.jit
-def _copy4d_cuda(src, dst):
-    """dst = src for a strided 4-D src (dst C-contiguous): one thread per element."""
-    A, B, C, D = dst.shape
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, A * B * C * D, step):
-        d = e % D
-        c = (e // D) % C
-        b = (e // (D * C)) % B
-        a = e // (D * C * B)
-        dst[a, b, c, d] = src[a, b, c, d]
 
 
 @cuda.jit
@@ -481,32 +373,37 @@ def _sum_leading_cuda(parts, out):
 
 
 def contiguous(a):
-    """A C-contiguous version of a 4-D host or device array (no copy when it already is)."""
-    if not is_device_array(a):
-        return np.ascontiguousarray(a)
-    if a.is_c_contiguous():
-        return a
-    out = cuda.device_array(a.shape, dtype=a.dtype)
-    _copy4d_cuda[launch(out.size)](a, out)
-    return out
+    """A C-contiguous version of a host array (no copy when it already is); device arrays
+    (CudaArrays) always are."""
+    return a if is_device_array(a) else np.ascontiguousarray(a)
 
 
 def _matmul(a, b, trans_a=False, trans_b=False, out=None):
-    """``op(a) @ op(b)`` on either target, with ``matmul_cuda``'s cyclic batches on the host too."""
-    if is_device_array(a):
-        return matmul_cuda(a, b, trans_a, trans_b, out=out)
-    a_ = a.swapaxes(-1, -2) if trans_a else a
-    b_ = b.swapaxes(-1, -2) if trans_b else b
-    if a.ndim == 3 and b.ndim == 3 and a.shape[0] != b.shape[0]:
-        # (g, M, K) with (N·g, K, L): view the longer batch as (N, g) and let np.matmul broadcast.
+    """``op(a) @ op(b)`` for 3-D operands, on either target (``op``: a transpose when asked).
+
+    The batches may differ, as (g, M, K) with (N·g, K, L): out[z] then uses a[z % g] and b[z].
+    That is NumPy's broadcasting once the longer batch is viewed as (N, g), so it is one batched
+    product, BLAS's on the host and the GPU layer's tiled kernel on the device.
+    """
+    shape = None
+    if a.shape[0] != b.shape[0]:
         if a.shape[0] < b.shape[0]:
-            b_ = b_.reshape(-1, a.shape[0], *b_.shape[1:])
+            b = b.reshape(-1, a.shape[0], *b.shape[1:])
         else:
-            a_ = a_.reshape(-1, b.shape[0], *a_.shape[1:])
-        shape = (-1, min(a.shape[0], b.shape[0]), a_.shape[-2], b_.shape[-1])
-        res = np.matmul(a_, b_, out=None if out is None else out.reshape(shape))
-        return res.reshape(-1, *res.shape[2:]) if out is None else out
-    return np.matmul(a_, b_, out=out)
+            a = a.reshape(-1, b.shape[0], *a.shape[1:])
+        m = a.shape[-1] if trans_a else a.shape[-2]
+        n = b.shape[-2] if trans_b else b.shape[-1]
+        shape = (-1, min(a.shape[-3], b.shape[-3]), m, n)
+    out4 = None if out is None or shape is None else out.reshape(shape)
+    if is_device_array(a):
+        res = gpu.matmul(a, b, trans_a, trans_b, out=out4 if shape else out)
+    else:
+        a_ = a.swapaxes(-1, -2) if trans_a else a
+        b_ = b.swapaxes(-1, -2) if trans_b else b
+        res = np.matmul(a_, b_, out=out4 if shape else out)
+    if out is not None:
+        return out
+    return res.reshape(-1, *res.shape[2:]) if shape else res
 
 
 def _add_bias(out, bias):
@@ -524,9 +421,9 @@ def _add_bias(out, bias):
 def _bias_grad(grad_out):
     """Σ over N, H, W of grad_out (N, C, H, W) -> (C,)."""
     if is_device_array(grad_out):
-        N, C, H, W = grad_out.shape  # explicit sizes: device arrays reshape without -1
+        N, C, H, W = grad_out.shape
         flat = grad_out.reshape(N, C, H * W)
-        out = cuda.device_array(grad_out.shape[1], dtype=grad_out.dtype)
+        out = gpu.empty(C, grad_out.dtype)
         _sum_channels_cuda[launch(out.size)](flat, out)
         return out
     return grad_out.sum(axis=(0, 2, 3))
@@ -536,7 +433,7 @@ def _sum_over_batch(parts, n, g):
     """(N·g, M, K) per-sample products -> (g, M, K) summed over the N samples."""
     if is_device_array(parts):
         rows = parts.reshape(n, parts.size // n)
-        out = cuda.device_array(rows.shape[1], dtype=parts.dtype)
+        out = gpu.empty(rows.shape[1], parts.dtype)
         _sum_leading_cuda[launch(out.size)](rows, out)
         return out.reshape(g, parts.shape[1], parts.shape[2])
     return parts.reshape(n, g, parts.shape[1], parts.shape[2]).sum(axis=0)
@@ -665,22 +562,21 @@ def _rows(a, n0, n1):
 
 def _empty(shape, like):
     if is_device_array(like):
-        return cuda.device_array(shape, dtype=like.dtype)
+        return gpu.empty(shape, like.dtype)
     return np.empty(shape, dtype=like.dtype)
 
 
 def _zeros(shape, like):
-    """Zeros on ``like``'s target: an empty batch's weight gradient (a rare, small array, so the
-    device copy from the host is fine)."""
+    """Zeros on ``like``'s target: an empty batch's weight gradient."""
     if is_device_array(like):
-        return cuda.to_device(np.zeros(shape, dtype=like.dtype))
+        return gpu.zeros(shape, like.dtype)
     return np.zeros(shape, dtype=like.dtype)
 
 
 def _scratch(name, shape, like):
     """Scratch space for one chunk: a reused host buffer, or fresh device memory."""
     if is_device_array(like):
-        return cuda.device_array(shape, dtype=like.dtype)
+        return gpu.empty(shape, like.dtype)
     return _workspace(name, shape, np.dtype(like.dtype))
 
 

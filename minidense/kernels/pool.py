@@ -22,6 +22,7 @@ import math
 import numpy as np
 from numba import cuda, prange
 
+from .. import gpu
 from ._targets import cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
 from .conv import check_float_array, pair
 
@@ -34,7 +35,6 @@ __all__ = [
     "max_unpool2d_forward",
     "max_unpool2d_backward",
     "unpool_output_size",
-    "device_zeros",
 ]
 
 
@@ -222,20 +222,6 @@ def scatter_to_indices_cuda(grad_out, idx, grad_in):
             cuda.atomic.add(grad_in, (n, c, i // W, i % W), grad_out[n, c, oh, ow])
 
 
-@cuda.jit
-def _fill_zero_cuda(flat):
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, flat.size, step):
-        flat[e] = 0
-
-
-def device_zeros(shape, dtype):
-    """A zero-filled device array (no host round trip)."""
-    a = cuda.device_array(shape, dtype=dtype)
-    _fill_zero_cuda[launch(a.size)](a.reshape(a.size))
-    return a
-
-
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """x (N, C, H, W) -> (out (N, C, Ho, Wo), indices int64 (N, C, Ho, Wo), flat h·W + w)."""
     k, s, p, d, (Ho, Wo) = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation,
@@ -243,8 +229,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
     shape = (x.shape[0], x.shape[1], Ho, Wo)
     args = (*k, *s, *p, *d)
     if is_device_array(x):
-        out = cuda.device_array(shape, dtype=x.dtype)
-        idx = cuda.device_array(shape, dtype=np.int64)
+        out = gpu.empty(shape, x.dtype)
+        idx = gpu.empty(shape, np.int64)
         max_pool2d_forward_cuda[launch(math.prod(shape))](x, out, idx, *args)
     else:
         out = np.empty(shape, dtype=x.dtype)
@@ -260,7 +246,7 @@ def max_pool2d_backward(grad_out, indices, input_shape):
 
 def _scatter(values, indices, out_shape):
     if is_device_array(values):
-        out = device_zeros(out_shape, values.dtype)
+        out = gpu.zeros(out_shape, values.dtype)
         scatter_to_indices_cuda[launch(values.size)](values, indices, out)
     else:
         out = np.empty(out_shape, dtype=values.dtype)
@@ -363,7 +349,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     shape = (x.shape[0], x.shape[1], Ho, Wo)
     args = (*k, *s, *p, bool(count_include_pad))
     if is_device_array(x):
-        out = cuda.device_array(shape, dtype=x.dtype)
+        out = gpu.empty(shape, x.dtype)
         avg_pool2d_forward_cuda[launch(math.prod(shape))](x, out, *args)
     else:
         out = np.empty(shape, dtype=x.dtype)
@@ -380,7 +366,7 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding
     args = (*k, *s, *p, bool(count_include_pad))
     shape = tuple(input_shape)
     if is_device_array(grad_out):
-        gx = cuda.device_array(shape, dtype=grad_out.dtype)
+        gx = gpu.empty(shape, grad_out.dtype)
         avg_pool2d_backward_cuda[launch(math.prod(shape))](grad_out, gx, *args)
     else:
         gx = np.empty(shape, dtype=grad_out.dtype)
@@ -511,7 +497,7 @@ def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output
     Hout, Wout = unpool_output_size(x.shape[2:], kernel_size, stride, padding, output_size)
     shape = (x.shape[0], x.shape[1], Hout, Wout)
     if is_device_array(x):
-        out = device_zeros(shape, x.dtype)
+        out = gpu.zeros(shape, x.dtype)
         max_unpool2d_forward_cuda[launch(x.size)](x, indices, out)
     else:
         if indices.size and (indices.min() < 0 or indices.max() >= Hout * Wout):
@@ -528,7 +514,7 @@ def max_unpool2d_backward(grad_out, indices):
     """Gradient of max_unpool2d: gather grad_out at the indices -> indices' shape."""
     shape = tuple(indices.shape)
     if is_device_array(grad_out):
-        gx = cuda.device_array(shape, dtype=grad_out.dtype)
+        gx = gpu.empty(shape, grad_out.dtype)
         gather_at_indices_cuda[launch(math.prod(shape))](grad_out, indices, gx)
     else:
         gx = np.empty(shape, dtype=grad_out.dtype)

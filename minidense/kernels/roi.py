@@ -36,13 +36,13 @@ kernels and the simulator compute the same geometry, bit for bit.
 """
 
 import math
-import types
 
 import numba
 import numpy as np
 from numba import cuda, prange
 
-from minidense.kernels._targets import cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
+from .. import gpu
+from ._targets import cpu_kernel, dual, dual_calling, is_device_array, launch, unravel_nchw_cuda
 
 __all__ = [
     "roi_align_forward",
@@ -63,22 +63,6 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Per-element math, written once and compiled for both targets
 # ---------------------------------------------------------------------------------------------
-
-
-def _dual_calling(fn, **helpers):
-    """``dual(fn)`` for a helper that calls other dual helpers by their global name.
-
-    Each compiled copy of ``fn`` sees its own target's twin of every helper, e.g.
-    ``_dual_calling(f, c_round=(c_round_cpu, c_round_cuda))``. Called from plain Python, ``fn``
-    uses the module-level names (the CPU twins).
-    """
-
-    def rebind(target):
-        scope = dict(fn.__globals__)
-        scope.update({name: pair[target] for name, pair in helpers.items()})
-        return types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__)
-
-    return numba.njit(inline="always", cache=True)(rebind(0)), cuda.jit(device=True)(rebind(1))
 
 
 def _c_round(v):
@@ -143,7 +127,7 @@ def _roi_align_geometry(
     return start_y, start_x, bin_h, bin_w, grid_h, grid_w, inv_count
 
 
-roi_align_geometry_cpu, roi_align_geometry_cuda = _dual_calling(
+roi_align_geometry_cpu, roi_align_geometry_cuda = dual_calling(
     _roi_align_geometry, c_round=(c_round_cpu, c_round_cuda)
 )
 roi_align_geometry = roi_align_geometry_cpu
@@ -220,7 +204,7 @@ def _roi_pool_geometry(rois, k, spatial_scale, pooled_h, pooled_w):
     return start_y, start_x, T(roi_h) / T(pooled_h), T(roi_w) / T(pooled_w)
 
 
-roi_pool_geometry_cpu, roi_pool_geometry_cuda = _dual_calling(
+roi_pool_geometry_cpu, roi_pool_geometry_cuda = dual_calling(
     _roi_pool_geometry, c_round=(c_round_cpu, c_round_cuda)
 )
 roi_pool_geometry = roi_pool_geometry_cpu
@@ -548,24 +532,6 @@ def roi_pool_backward_cuda(grad_out, argmax, rois, grad_x):
         i += step
 
 
-@cuda.jit
-def _fill_zero_cuda(a):
-    """Zero a flat device array (numba.cuda has no device-side ``zeros``)."""
-    i = cuda.grid(1)
-    step = cuda.gridsize(1)
-    while i < a.shape[0]:
-        a[i] = 0
-        i += step
-
-
-def _zeros_cuda(shape, dtype):
-    out = cuda.device_array(shape, dtype=dtype)
-    flat = out.reshape(out.size)
-    if out.size:
-        _fill_zero_cuda[launch(out.size)](flat)
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # Host wrappers: validate, normalise, allocate, launch
 # ---------------------------------------------------------------------------------------------
@@ -637,7 +603,7 @@ def _roi_align_forward(x, rois, output_size, spatial_scale, sampling_ratio, alig
     K = rois.shape[0]
     scale, sr = x.dtype.type(spatial_scale), int(sampling_ratio)
     if on_device:
-        out = cuda.device_array((K, C, PH, PW), dtype=x.dtype)
+        out = gpu.empty((K, C, PH, PW), x.dtype)
         if out.size:
             roi_align_forward_cuda[launch(out.size)](
                 x, rois, out, scale, sr, bool(aligned), quantize
@@ -657,7 +623,7 @@ def _roi_align_backward(
     N, C, H, W = (int(s) for s in input_shape)
     scale, sr = grad_out.dtype.type(spatial_scale), int(sampling_ratio)
     if is_device_array(grad_out):
-        grad_x = _zeros_cuda((N, C, H, W), grad_out.dtype)
+        grad_x = gpu.zeros((N, C, H, W), grad_out.dtype)
         if grad_out.size:
             _check_device_rois(rois, grad_out.dtype)
             roi_align_backward_cuda[launch(grad_out.size)](
@@ -725,8 +691,8 @@ def roi_pool_forward(x, rois, output_size, spatial_scale=1.0):
     K = rois.shape[0]
     scale = x.dtype.type(spatial_scale)
     if on_device:
-        out = cuda.device_array((K, C, PH, PW), dtype=x.dtype)
-        argmax = cuda.device_array((K, C, PH, PW), dtype=np.int32)
+        out = gpu.empty((K, C, PH, PW), x.dtype)
+        argmax = gpu.empty((K, C, PH, PW), np.int32)
         if out.size:
             roi_pool_forward_cuda[launch(out.size)](x, rois, out, argmax, scale)
         return out, argmax
@@ -747,7 +713,7 @@ def roi_pool_backward(grad_out, argmax, rois, input_shape):
     """
     N, C, H, W = (int(s) for s in input_shape)
     if is_device_array(grad_out):
-        grad_x = _zeros_cuda((N, C, H, W), grad_out.dtype)
+        grad_x = gpu.zeros((N, C, H, W), grad_out.dtype)
         if grad_out.size:
             _check_device_rois(rois, grad_out.dtype)
             roi_pool_backward_cuda[launch(grad_out.size)](

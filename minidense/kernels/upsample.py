@@ -30,9 +30,9 @@ import numba
 import numpy as np
 from numba import cuda, prange
 
+from .. import gpu
 from ._targets import cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
 from .conv import check_float_array
-from .pool import device_zeros
 
 __all__ = [
     "interpolate_plan",
@@ -309,7 +309,7 @@ def interpolate_forward(x, size=None, scale_factor=None, mode="nearest", align_c
     H, W = x.shape[2:]
     shape = (x.shape[0], x.shape[1], Ho, Wo)
     if is_device_array(x):
-        out = cuda.device_array(shape, dtype=x.dtype)
+        out = gpu.empty(shape, x.dtype)
         launch_cfg = launch(math.prod(shape))
         if mode == "nearest":
             nearest_forward_cuda[launch_cfg](x, out, sh, sw)
@@ -338,7 +338,7 @@ def interpolate_backward(
         raise ValueError(f"interpolate: grad_out is {tuple(grad_out.shape)}, expected {Ho}x{Wo}")
     shape = tuple(input_shape)
     if is_device_array(grad_out):
-        gx = device_zeros(shape, grad_out.dtype)
+        gx = gpu.zeros(shape, grad_out.dtype)
         launch_cfg = launch(grad_out.size)
         if mode == "nearest":
             nearest_backward_cuda[launch_cfg](grad_out, gx, sh, sw)
@@ -419,7 +419,7 @@ def bed_of_nails_forward(x, factor=2):
     N, C, H, W = x.shape
     shape = (N, C, H * f, W * f)
     if is_device_array(x):
-        out = cuda.device_array(shape, dtype=x.dtype)
+        out = gpu.empty(shape, x.dtype)
         bed_of_nails_forward_cuda[launch(math.prod(shape))](x, out, f)
     else:
         out = np.empty(shape, dtype=x.dtype)
@@ -433,7 +433,7 @@ def bed_of_nails_backward(grad_out, factor=2):
     N, C, Ho, Wo = grad_out.shape
     shape = (N, C, Ho // f, Wo // f)
     if is_device_array(grad_out):
-        gx = cuda.device_array(shape, dtype=grad_out.dtype)
+        gx = gpu.empty(shape, grad_out.dtype)
         bed_of_nails_backward_cuda[launch(math.prod(shape))](grad_out, gx, f)
     else:
         gx = np.empty(shape, dtype=grad_out.dtype)

@@ -15,9 +15,8 @@ import numbers
 import numpy as np
 
 from ..autograd import Function
-from ..backend import as_array
+from ..backend import as_array, is_device_array, move
 from ..kernels import roi as K
-from ..kernels._targets import is_device_array
 from ..tensor import Tensor
 
 __all__ = ["roi_pool", "roi_align", "roi_warp", "RoIPoolFn", "RoIAlignFn"]
@@ -141,10 +140,8 @@ def _boxes_to_rois(boxes, dtype, fn):
         if any(on_device):
             if not all(on_device):
                 raise ValueError(f"{fn}: the boxes in the list must all be on one device")
-            from numba import cuda  # a small host round trip: K x 4 numbers
-
             host = _boxes_to_rois([b.copy_to_host() for b in parts], dtype, fn)
-            return cuda.to_device(host)
+            return move(host, "cuda")  # a small host round trip: K x 4 numbers
         rows = [
             np.concatenate([np.full((len(b), 1), i, dtype=dtype), np.asarray(b, dtype=dtype)], 1)
             for i, b in enumerate(parts)
