@@ -22,7 +22,7 @@ from minidense.backend.cuda import elementwise, ufuncs
 from minidense.cudacheck import cache, inventory, record, refs
 from minidense.cudacheck import compile as nv
 from minidense.cudacheck.occupancy import occupancy
-from minidense.kernels import pool
+from minidense.kernels import max_pool
 from tests import cuda_kernels_refused as refused
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,8 +196,8 @@ def test_a_factory_kernel_is_found_again_from_its_plain_data_name():
     found = refs.resolve_kernel(ref)
     assert found.__code__ is kernel.py_func.__code__
     assert found.__closure__[0].cell_contents is ufuncs.DEVICE_FNS["exp"]
-    top = refs.describe_kernel(pool.max_pool2d_forward_cuda.py_func)
-    assert refs.resolve_kernel(top) is pool.max_pool2d_forward_cuda.py_func
+    top = refs.describe_kernel(max_pool.max_pool2d_forward_cuda.py_func)
+    assert refs.resolve_kernel(top) is max_pool.max_pool2d_forward_cuda.py_func
     with pytest.raises(refs.RefError, match="source changed"):
         refs.resolve_kernel(dict(top, line=top["line"] + 1))
 

@@ -10,6 +10,7 @@ import pytest
 import minidense
 from minidense import gpu
 from minidense.kernels import conv as K
+from minidense.kernels import conv_batch
 from minidense.ops.conv import conv2d, conv_transpose2d
 from minidense.tensor import Tensor
 from tests.reference_dense import conv2d_ref, conv_transpose2d_ref
@@ -237,7 +238,7 @@ def test_batches_larger_than_one_chunk(monkeypatch):
         ]
 
     whole = everything()
-    monkeypatch.setattr(K, "CHUNK_BYTES", 1)  # one sample per chunk
+    monkeypatch.setattr(conv_batch, "CHUNK_BYTES", 1)  # one sample per chunk
     for a, b in zip(everything(), whole, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 

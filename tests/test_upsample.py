@@ -9,6 +9,7 @@ import pytest
 
 import minidense
 from minidense import gpu
+from minidense.kernels import bed_of_nails as KB
 from minidense.kernels import upsample as K
 from minidense.ops.conv import conv2d, conv_transpose2d
 from minidense.ops.upsample import bed_of_nails, bilinear_kernel, interpolate
@@ -220,9 +221,9 @@ def test_interpolate_cuda_matches_cpu(fast_simulator, kw, dtype):
 def test_bed_of_nails_cuda_matches_cpu(fast_simulator, dtype):
     x = np.random.default_rng(9).standard_normal((1, 2, 2, 3)).astype(dtype)
     D = gpu.to_device
-    out = K.bed_of_nails_forward(x, 3)
-    np.testing.assert_array_equal(K.bed_of_nails_forward(D(x), 3).copy_to_host(), out)
-    np.testing.assert_array_equal(K.bed_of_nails_backward(D(out), 3).copy_to_host(), x)
+    out = KB.bed_of_nails_forward(x, 3)
+    np.testing.assert_array_equal(KB.bed_of_nails_forward(D(x), 3).copy_to_host(), out)
+    np.testing.assert_array_equal(KB.bed_of_nails_backward(D(out), 3).copy_to_host(), x)
 
 
 def _t(shape, dtype=np.float64):
@@ -252,8 +253,6 @@ def _t(shape, dtype=np.float64):
         (lambda: interpolate(_t((1, 1, 4, 0)), size=3, mode="bilinear"), ValueError,
          r"input's spatial size \(H, W\) must be > 0, got 4x0"),
         (lambda: interpolate(_t((1, 1, 0, 4)), scale_factor=2), ValueError,
-         r"input's spatial size \(H, W\) must be > 0, got 0x4"),
-        (lambda: K.interpolate_backward(np.zeros((1, 1, 3, 3)), (1, 1, 0, 4), size=3), ValueError,
          r"input's spatial size \(H, W\) must be > 0, got 0x4"),
         (lambda: interpolate(np.zeros((1, 1, 2, 2)), size=4), TypeError, "minidense Tensor"),
         (lambda: bed_of_nails(_t((1, 1, 2, 2)), 0), ValueError, "factor must be a positive int"),
@@ -285,5 +284,5 @@ def test_upsampling_on_real_gpu_matches_cpu():
             rtol=1e-4,
             atol=1e-4,
         )
-    out = K.bed_of_nails_forward(x, 2)
-    np.testing.assert_array_equal(K.bed_of_nails_forward(D(x), 2).copy_to_host(), out)
+    out = KB.bed_of_nails_forward(x, 2)
+    np.testing.assert_array_equal(KB.bed_of_nails_forward(D(x), 2).copy_to_host(), out)

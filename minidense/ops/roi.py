@@ -6,17 +6,16 @@ a stride-16 backbone gives a 14 x 14 map, so ``spatial_scale = 14 / 224 = 1/16``
 ``(32, 48, 96, 112)`` covers cells ``(2, 3)`` to ``(6, 7)``.
 
 Gradients flow to the features only; the boxes are treated as constants (as in torchvision).
-The kernels are in ``minidense.kernels.roi``.
+The kernels are in ``minidense.kernels.roi_align`` and ``roi_pool``.
 """
-
-import math
-import numbers
 
 import numpy as np
 
+from .. import checks
 from ..autograd import Function
 from ..backend import as_array, is_device_array, move
-from ..kernels import roi as K
+from ..kernels import roi_align as KA
+from ..kernels import roi_pool as KP
 from ..tensor import Tensor
 
 __all__ = ["roi_pool", "roi_align", "roi_warp", "RoIPoolFn", "RoIAlignFn"]
@@ -33,9 +32,8 @@ class RoIAlignFn(Function):
     def forward(ctx, x, rois, output_size, spatial_scale, sampling_ratio, aligned, quantize):
         ctx.save_for_backward(rois)
         ctx.args = (x.shape, spatial_scale, sampling_ratio, aligned, quantize)
-        return K._roi_align_forward(
-            x, rois, output_size, spatial_scale, sampling_ratio, aligned, quantize
-        )
+        forward = KA.roi_warp_forward if quantize else KA.roi_align_forward
+        return forward(x, rois, output_size, spatial_scale, sampling_ratio, aligned)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -43,9 +41,8 @@ class RoIAlignFn(Function):
         shape, scale, sampling_ratio, aligned, quantize = ctx.args
         gx = None
         if ctx.needs_input_grad[0]:
-            gx = K._roi_align_backward(
-                grad_out, rois, shape, scale, sampling_ratio, aligned, quantize
-            )
+            backward = KA.roi_warp_backward if quantize else KA.roi_align_backward
+            gx = backward(grad_out, rois, shape, scale, sampling_ratio, aligned)
         return gx, None, None, None, None, None, None
 
 
@@ -54,7 +51,7 @@ class RoIPoolFn(Function):
 
     @staticmethod
     def forward(ctx, x, rois, output_size, spatial_scale):
-        out, argmax = K.roi_pool_forward(x, rois, output_size, spatial_scale)
+        out, argmax = KP.roi_pool_forward(x, rois, output_size, spatial_scale)
         ctx.save_for_backward(argmax, rois)
         ctx.in_shape = x.shape
         return out
@@ -64,7 +61,7 @@ class RoIPoolFn(Function):
         argmax, rois = ctx.saved_tensors
         gx = None
         if ctx.needs_input_grad[0]:
-            gx = K.roi_pool_backward(grad_out, argmax, rois, ctx.in_shape)
+            gx = KP.roi_pool_backward(grad_out, argmax, rois, ctx.in_shape)
         return gx, None, None, None
 
 
@@ -78,8 +75,7 @@ def _raw(a):
 
 
 def _check_input(input, fn):
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{fn}: input must be a minidense Tensor, got {type(input).__name__}")
+    checks.tensor(input, fn)
     if input.ndim != 4:
         raise ValueError(f"{fn}: input must have shape (N, C, H, W), got shape {input.shape}")
     if input.dtype not in (np.float32, np.float64):
@@ -88,40 +84,14 @@ def _check_input(input, fn):
         raise ValueError(f"{fn}: input's spatial size (H, W) must be > 0, got shape {input.shape}")
 
 
-def _check_output_size(output_size, fn):
-    sizes = (output_size, output_size) if _is_int(output_size) else output_size
-    if not (isinstance(sizes, (tuple, list)) and len(sizes) == 2 and all(map(_is_int, sizes))):
-        raise TypeError(f"{fn}: output_size must be an int or a pair of ints, got {output_size!r}")
-    if min(sizes) <= 0:
-        raise ValueError(f"{fn}: output_size must be positive, got {output_size!r}")
-    return int(sizes[0]), int(sizes[1])
-
-
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _check_scale(spatial_scale, fn):
-    if not isinstance(spatial_scale, numbers.Real) or isinstance(spatial_scale, bool):
-        raise TypeError(f"{fn}: spatial_scale must be a number, got {spatial_scale!r}")
-    if not (math.isfinite(spatial_scale) and spatial_scale > 0):
-        raise ValueError(f"{fn}: spatial_scale must be positive and finite, got {spatial_scale}")
-    return float(spatial_scale)
-
-
-def _check_sampling_ratio(sampling_ratio, fn):
-    if not _is_int(sampling_ratio):
-        raise TypeError(
-            f"{fn}: sampling_ratio must be an int (<= 0 means adaptive), got {sampling_ratio!r}"
-        )
-    return int(sampling_ratio)
-
-
-def _check_aligned(aligned, fn):
-    # A string such as "no" would be truthy: refuse anything but a bool.
-    if not isinstance(aligned, bool | np.bool_):
-        raise TypeError(f"{fn}: aligned must be True or False, got {aligned!r}")
-    return bool(aligned)
+def _check_args(fn, output_size, spatial_scale, sampling_ratio=-1, aligned=False):
+    """The RoI ops' arguments besides input and boxes, normalised: ((PH, PW), scale, sr, aligned)."""
+    return (
+        checks.pair(output_size, fn, "output_size", minimum=1),
+        checks.spatial_scale(spatial_scale, fn),
+        checks.sampling_ratio(sampling_ratio, fn),
+        checks.flag(aligned, fn, "aligned"),
+    )
 
 
 def _boxes_to_rois(boxes, dtype, fn):
@@ -226,10 +196,7 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
         Tensor[K, C, PH, PW]
     """
     fn = "roi_align"
-    size = _check_output_size(output_size, fn)
-    scale = _check_scale(spatial_scale, fn)
-    sr = _check_sampling_ratio(sampling_ratio, fn)
-    aligned = _check_aligned(aligned, fn)
+    size, scale, sr, aligned = _check_args(fn, output_size, spatial_scale, sampling_ratio, aligned)
     rois = _prepare(input, boxes, fn)
     return RoIAlignFn.apply(input, rois, size, scale, sr, aligned, False)
 
@@ -240,10 +207,7 @@ def roi_warp(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, al
     sampling, but the quantisation of RoIPool. Same arguments and output as :func:`roi_align`.
     """
     fn = "roi_warp"
-    size = _check_output_size(output_size, fn)
-    scale = _check_scale(spatial_scale, fn)
-    sr = _check_sampling_ratio(sampling_ratio, fn)
-    aligned = _check_aligned(aligned, fn)
+    size, scale, sr, aligned = _check_args(fn, output_size, spatial_scale, sampling_ratio, aligned)
     rois = _prepare(input, boxes, fn)
     return RoIAlignFn.apply(input, rois, size, scale, sr, aligned, True)
 
@@ -258,7 +222,6 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
         Tensor[K, C, PH, PW]; an empty bin (box outside the map) gives 0 and no gradient.
     """
     fn = "roi_pool"
-    size = _check_output_size(output_size, fn)
-    scale = _check_scale(spatial_scale, fn)
+    size, scale, _, _ = _check_args(fn, output_size, spatial_scale)
     rois = _prepare(input, boxes, fn)
     return RoIPoolFn.apply(input, rois, size, scale)
