@@ -19,7 +19,8 @@ from numba import cuda
 from ..gpu import THREADS, Launch, grid_for, is_device_array, launch
 
 __all__ = [
-    "dual", "dual_calling", "cpu_kernel", "unravel_nchw_cpu", "unravel_nchw_cuda",
+    "dual", "dual_calling", "cpu_kernel", "owned_plane", "for_each_element", "ELEMENTS", "unravel_nchw_cpu",
+    "unravel_nchw_cuda",
     "is_device_array", "launch", "Launch", "grid_for", "THREADS",
 ]  # fmt: skip
 
@@ -54,6 +55,45 @@ def unravel_nchw(e, C, H, W):
 unravel_nchw_cpu, unravel_nchw_cuda = dual(unravel_nchw)
 
 
+@numba.njit(inline="always", cache=True)
+def owned_plane(a, nc):
+    """``(n, c, a[n, c])`` for the flat plane number ``nc`` of ``a (N, C, H, W)``, zeroed: the
+    slice a CPU backward's ``prange`` iteration owns, and alone writes (no races)."""
+    n, c = nc // a.shape[1], nc % a.shape[1]
+    plane = a[n, c]
+    plane[:] = 0
+    return n, c, plane
+
+
 def cpu_kernel(fn):
     """A parallel CPU kernel, cached on disk so a second process starts fast."""
     return numba.njit(parallel=True, cache=True, fastmath=False)(fn)
+
+
+# The per-element device functions of the kernels made by ``for_each_element``, by name: a
+# kernel's closure names them here (the CUDA compile check finds them again by that name).
+ELEMENTS = {}
+
+
+def for_each_element(element):
+    """The CUDA kernel ``kernel[launch(b.size)](a, b, params)`` that runs
+    ``element(a, b, n, c, h, w, params)`` once for every element ``(n, c, h, w)`` of the 4-D array
+    ``b``, one thread each, grid-stride: the loop of every one-thread-per-element kernel, written
+    once. ``element`` (plain Python, compiled here for the device) is the kernel's own math; it
+    reads ``a`` and writes ``b``, or, for a scatter, reads ``b`` and writes ``a``. ``params`` is a
+    tuple of scalars."""
+    name = f"{element.__module__}.{element.__qualname__}"
+    device_fn = ELEMENTS[name] = cuda.jit(device=True)(element)
+    return _make_for_each(device_fn)
+
+
+def _make_for_each(element):
+    @cuda.jit
+    def for_each_kernel(a, b, params):
+        N, C, H, W = b.shape
+        start, step = cuda.grid(1), cuda.gridsize(1)
+        for e in range(start, N * C * H * W, step):
+            n, c, h, w = unravel_nchw_cuda(e, C, H, W)
+            element(a, b, n, c, h, w, params)
+
+    return for_each_kernel

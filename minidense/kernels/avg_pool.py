@@ -12,10 +12,10 @@ window: the CPU adds it to each window of a plane, one (n, c) plane per ``prange
 import math
 
 import numpy as np
-from numba import cuda, prange
+from numba import prange
 
 from .. import gpu
-from ._targets import cpu_kernel, dual, dual_calling, launch, unravel_nchw_cuda
+from ._targets import cpu_kernel, dual, dual_calling, for_each_element, launch, owned_plane
 from .geometry import as_pair, default_stride, pool_output_size
 
 __all__ = ["avg_pool2d_forward", "avg_pool2d_backward"]
@@ -68,16 +68,14 @@ def avg_pool2d_forward_cpu(x, out, kh, kw, sh, sw, ph, pw, count_include_pad):
             out[n, c, oh, ow] = window_mean_cpu(x[n, c], h0, h1, eh, w0, w1, ew, count_include_pad)
 
 
-@cuda.jit
-def avg_pool2d_forward_cuda(x, out, kh, kw, sh, sw, ph, pw, count_include_pad):
-    N, C, Ho, Wo = out.shape
-    H, W = x.shape[2], x.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
-        h0, h1, eh = avg_window_cuda(oh, kh, sh, ph, H)
-        w0, w1, ew = avg_window_cuda(ow, kw, sw, pw, W)
-        out[n, c, oh, ow] = window_mean_cuda(x[n, c], h0, h1, eh, w0, w1, ew, count_include_pad)
+def _avg_forward(x, out, n, c, oh, ow, params):
+    kh, kw, sh, sw, ph, pw, count_include_pad = params
+    h0, h1, eh = avg_window_cuda(oh, kh, sh, ph, x.shape[2])
+    w0, w1, ew = avg_window_cuda(ow, kw, sw, pw, x.shape[3])
+    out[n, c, oh, ow] = window_mean_cuda(x[n, c], h0, h1, eh, w0, w1, ew, count_include_pad)
+
+
+avg_pool2d_forward_cuda = for_each_element(_avg_forward)
 
 
 @cpu_kernel
@@ -86,9 +84,7 @@ def avg_pool2d_backward_cpu(grad_out, grad_in, kh, kw, sh, sw, ph, pw, count_inc
     N, C, Ho, Wo = grad_out.shape
     H, W = grad_in.shape[2], grad_in.shape[3]
     for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        plane = grad_in[n, c]
-        plane[:] = 0
+        n, c, plane = owned_plane(grad_in, nc)
         for oh in range(Ho):
             h0, h1, eh = avg_window_cpu(oh, kh, sh, ph, H)
             for ow in range(Wo):
@@ -100,64 +96,62 @@ def avg_pool2d_backward_cpu(grad_out, grad_in, kh, kw, sh, sw, ph, pw, count_inc
                 plane[h0:h1, w0:w1] += g
 
 
-@cuda.jit
-def avg_pool2d_backward_cuda(grad_out, grad_in, kh, kw, sh, sw, ph, pw, count_include_pad):
-    """One thread per input pixel, gathering from the windows that cover it (deterministic)."""
+def _avg_backward(grad_out, grad_in, n, c, ih, iw, params):
+    """One input pixel's gradient, gathered from the windows that cover it (deterministic)."""
+    kh, kw, sh, sw, ph, pw, count_include_pad = params
     T = grad_out.dtype.type
-    N, C, Ho, Wo = grad_out.shape
     H, W = grad_in.shape[2], grad_in.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * H * W, step):
-        n, c, ih, iw = unravel_nchw_cuda(e, C, H, W)
-        # Windows with start <= ih + p < start + k, i.e. oh in ((ih+p-k)/s, (ih+p)/s].
-        oh_lo = max(0, (ih + ph - kh) // sh + 1)
-        oh_hi = min(Ho, (ih + ph) // sh + 1)
-        ow_lo = max(0, (iw + pw - kw) // sw + 1)
-        ow_hi = min(Wo, (iw + pw) // sw + 1)
-        acc = T(0)
-        for oh in range(oh_lo, oh_hi):
-            h0, h1, eh = avg_window_cuda(oh, kh, sh, ph, H)
-            if ih < h0 or ih >= h1:
+    Ho, Wo = grad_out.shape[2], grad_out.shape[3]
+    # Windows with start <= ih + p < start + k, i.e. oh in ((ih+p-k)/s, (ih+p)/s].
+    oh_lo = max(0, (ih + ph - kh) // sh + 1)
+    oh_hi = min(Ho, (ih + ph) // sh + 1)
+    ow_lo = max(0, (iw + pw - kw) // sw + 1)
+    ow_hi = min(Wo, (iw + pw) // sw + 1)
+    acc = T(0)
+    for oh in range(oh_lo, oh_hi):
+        h0, h1, eh = avg_window_cuda(oh, kh, sh, ph, H)
+        if ih < h0 or ih >= h1:
+            continue
+        for ow in range(ow_lo, ow_hi):
+            w0, w1, ew = avg_window_cuda(ow, kw, sw, pw, W)
+            if iw < w0 or iw >= w1:
                 continue
-            for ow in range(ow_lo, ow_hi):
-                w0, w1, ew = avg_window_cuda(ow, kw, sw, pw, W)
-                if iw < w0 or iw >= w1:
-                    continue
-                div = avg_divisor_cuda(h0, h1, eh, w0, w1, ew, count_include_pad)
-                if div > 0:
-                    acc += grad_out[n, c, oh, ow] / T(div)
-        grad_in[n, c, ih, iw] = acc
+            div = avg_divisor_cuda(h0, h1, eh, w0, w1, ew, count_include_pad)
+            if div > 0:
+                acc += grad_out[n, c, oh, ow] / T(div)
+    grad_in[n, c, ih, iw] = acc
 
 
-def _args(kernel_size, stride, padding, count_include_pad):
+avg_pool2d_backward_cuda = for_each_element(_avg_backward)
+
+
+def _run(src, shape, kernel_size, stride, padding, count_include_pad, backward):
+    """Forward (``src`` the input, ``shape`` the output's) or backward (``src`` the output's
+    gradient, ``shape`` the input's)."""
     k = as_pair(kernel_size)
-    return k, default_stride(stride, k), as_pair(padding), bool(count_include_pad)
+    args = (*k, *default_stride(stride, k), *as_pair(padding), bool(count_include_pad))
+    if gpu.is_device_array(src):
+        dst = gpu.empty(shape, src.dtype)
+        kernel = avg_pool2d_backward_cuda if backward else avg_pool2d_forward_cuda
+        kernel[launch(math.prod(shape))](src, dst, args)
+    else:
+        dst = np.empty(shape, dtype=src.dtype)
+        kernel = avg_pool2d_backward_cpu if backward else avg_pool2d_forward_cpu
+        kernel(np.ascontiguousarray(src), dst, *args)
+    return dst
 
 
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                        count_include_pad=True):  # fmt: skip
     """x (N, C, H, W) -> (N, C, Ho, Wo): window means (padding counted as zeros if asked)."""
-    k, s, p, cip = _args(kernel_size, stride, padding, count_include_pad)
-    per_axis = zip(x.shape[2:], k, s, p, strict=True)
+    k = as_pair(kernel_size)
+    per_axis = zip(x.shape[2:], k, default_stride(stride, k), as_pair(padding), strict=True)
     shape = (x.shape[0], x.shape[1], *(pool_output_size(*a, 1, bool(ceil_mode)) for a in per_axis))
-    if gpu.is_device_array(x):
-        out = gpu.empty(shape, x.dtype)
-        avg_pool2d_forward_cuda[launch(math.prod(shape))](x, out, *k, *s, *p, cip)
-    else:
-        out = np.empty(shape, dtype=x.dtype)
-        avg_pool2d_forward_cpu(np.ascontiguousarray(x), out, *k, *s, *p, cip)
-    return out
+    return _run(x, shape, kernel_size, stride, padding, count_include_pad, backward=False)
 
 
 def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True):  # fmt: skip
     """Gradient of avg_pool2d with respect to its input, shape ``input_shape``."""
-    k, s, p, cip = _args(kernel_size, stride, padding, count_include_pad)
     shape = tuple(input_shape)
-    if gpu.is_device_array(grad_out):
-        gx = gpu.empty(shape, grad_out.dtype)
-        avg_pool2d_backward_cuda[launch(math.prod(shape))](grad_out, gx, *k, *s, *p, cip)
-    else:
-        gx = np.empty(shape, dtype=grad_out.dtype)
-        avg_pool2d_backward_cpu(np.ascontiguousarray(grad_out), gx, *k, *s, *p, cip)
-    return gx
+    return _run(grad_out, shape, kernel_size, stride, padding, count_include_pad, backward=True)

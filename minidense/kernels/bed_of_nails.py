@@ -1,91 +1,72 @@
 """Bed-of-nails (zero insertion) upsampling, forward and backward, on the CPU and on CUDA.
 
 ``out[i·f, j·f] = x[i, j]`` and zeros elsewhere; usually followed by a convolution that fills the
-holes. The value of an output pixel (``nail_value``) is written once; the backward keeps every
-f-th row and column (a gather, on both targets).
+holes. Its backward keeps every f-th row and column of the gradient. Both directions are a gather
+over the result, whose pixels (``nail``) are written once: CPU parallel over rows, CUDA one thread
+per pixel.
 """
 
 import math
 
 import numpy as np
-from numba import cuda, prange
+from numba import prange
 
 from .. import gpu
-from ._targets import cpu_kernel, dual, launch, unravel_nchw_cuda
+from ._targets import cpu_kernel, dual, for_each_element, launch
 
 __all__ = ["bed_of_nails_forward", "bed_of_nails_backward"]
 
 
-def _nail_value(plane, i, j, f):
-    """Zero insertion: input pixel (i/f, j/f) where both divide, else 0 (of the plane's dtype)."""
+def _nail(plane, i, j, f, backward):
+    """Pixel (i, j) of one plane of the result. Forward (``plane`` the input): the input pixel
+    (i/f, j/f) where both divide, else 0 (of the plane's dtype). Backward (``plane`` the output's
+    gradient): the gradient at the nail (i·f, j·f)."""
+    if backward:
+        return plane[i * f, j * f]
     if i % f == 0 and j % f == 0:
         return plane[i // f, j // f]
     return plane.dtype.type(0)
 
 
-nail_value_cpu, nail_value_cuda = dual(_nail_value)
+nail_cpu, nail_cuda = dual(_nail)
+
+
+def _nails(src, dst, n, c, i, j, params):
+    f, backward = params
+    dst[n, c, i, j] = nail_cuda(src[n, c], i, j, f, backward)
+
+
+nails_cuda = for_each_element(_nails)
 
 
 @cpu_kernel
-def bed_of_nails_forward_cpu(x, out, f):
-    N, C, Ho, Wo = out.shape
-    for r in prange(N * C * Ho):
-        n, c, i = r // (C * Ho), (r // Ho) % C, r % Ho
-        for j in range(Wo):
-            out[n, c, i, j] = nail_value_cpu(x[n, c], i, j, f)
-
-
-@cuda.jit
-def bed_of_nails_forward_cuda(x, out, f):
-    N, C, Ho, Wo = out.shape
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, i, j = unravel_nchw_cuda(e, C, Ho, Wo)
-        out[n, c, i, j] = nail_value_cuda(x[n, c], i, j, f)
-
-
-@cpu_kernel
-def bed_of_nails_backward_cpu(grad_out, grad_in, f):
-    """The gradient of zero insertion keeps every f-th row and column (a gather)."""
-    N, C, H, W = grad_in.shape
-    for r in prange(N * C * H):
+def nails_cpu(src, dst, f, backward):
+    N, C, H, W = dst.shape
+    for r in prange(N * C * H):  # one row of dst per iteration
         n, c, i = r // (C * H), (r // H) % C, r % H
         for j in range(W):
-            grad_in[n, c, i, j] = grad_out[n, c, i * f, j * f]
+            dst[n, c, i, j] = nail_cpu(src[n, c], i, j, f, backward)
 
 
-@cuda.jit
-def bed_of_nails_backward_cuda(grad_out, grad_in, f):
-    N, C, H, W = grad_in.shape
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * H * W, step):
-        n, c, i, j = unravel_nchw_cuda(e, C, H, W)
-        grad_in[n, c, i, j] = grad_out[n, c, i * f, j * f]
+def _run(src, shape, f, backward):
+    if gpu.is_device_array(src):
+        dst = gpu.empty(shape, src.dtype)
+        nails_cuda[launch(math.prod(shape))](src, dst, (f, backward))
+    else:
+        dst = np.empty(shape, dtype=src.dtype)
+        nails_cpu(np.ascontiguousarray(src), dst, f, backward)
+    return dst
 
 
 def bed_of_nails_forward(x, factor=2):
     """x (N, C, H, W) -> (N, C, H·f, W·f): x[i, j] at (i·f, j·f), zeros elsewhere."""
     f = int(factor)
     N, C, H, W = x.shape
-    shape = (N, C, H * f, W * f)
-    if gpu.is_device_array(x):
-        out = gpu.empty(shape, x.dtype)
-        bed_of_nails_forward_cuda[launch(math.prod(shape))](x, out, f)
-    else:
-        out = np.empty(shape, dtype=x.dtype)
-        bed_of_nails_forward_cpu(np.ascontiguousarray(x), out, f)
-    return out
+    return _run(x, (N, C, H * f, W * f), f, False)
 
 
 def bed_of_nails_backward(grad_out, factor=2):
     """grad_out (N, C, H·f, W·f) -> (N, C, H, W): the gradient at the nails."""
     f = int(factor)
     N, C, Ho, Wo = grad_out.shape
-    shape = (N, C, Ho // f, Wo // f)
-    if gpu.is_device_array(grad_out):
-        gx = gpu.empty(shape, grad_out.dtype)
-        bed_of_nails_backward_cuda[launch(math.prod(shape))](grad_out, gx, f)
-    else:
-        gx = np.empty(shape, dtype=grad_out.dtype)
-        bed_of_nails_backward_cpu(np.ascontiguousarray(grad_out), gx, f)
-    return gx
+    return _run(grad_out, (N, C, Ho // f, Wo // f), f, True)

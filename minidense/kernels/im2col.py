@@ -29,7 +29,7 @@ import numpy as np
 from numba import cuda, prange
 
 from .. import gpu
-from ._targets import cpu_kernel, dual, dual_calling, launch, unravel_nchw_cuda
+from ._targets import cpu_kernel, dual, dual_calling, for_each_element, launch, owned_plane
 from .geometry import as_pair, conv_output_size
 
 __all__ = ["Geometry", "im2col", "col2im"]
@@ -203,9 +203,7 @@ def col2im_cpu(cols, x, kh, kw, sh, sw, ph, pw, dh, dw):
     N, C, H, W = x.shape
     Ho, Wo = cols.shape[2], cols.shape[3]
     for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        plane = x[n, c]
-        plane[:] = 0
+        n, c, plane = owned_plane(x, nc)
         for i in range(kh):
             oh_lo, oh_hi = tap_range_cpu(i, sh, ph, dh, H, Ho)
             ih0 = tap_source_cpu(oh_lo, i, sh, ph, dh)
@@ -229,24 +227,23 @@ def col2im_cpu(cols, x, kh, kw, sh, sw, ph, pw, dh, dw):
                             d[t] += s[t]
 
 
-@cuda.jit
-def col2im_cuda(cols, x, kh, kw, sh, sw, ph, pw, dh, dw):
-    """One thread per input pixel, gathering the column entries that read it (no atomics)."""
-    N, C, H, W = x.shape
+def _col2im(cols, x, n, c, ih, iw, params):
+    """Input pixel (ih, iw): the sum of the column entries that read it (a gather, no atomics)."""
+    kh, kw, sh, sw, ph, pw, dh, dw = params
     Ho, Wo = cols.shape[2], cols.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * H * W, step):
-        n, c, ih, iw = unravel_nchw_cuda(e, C, H, W)
-        acc = x.dtype.type(0)  # at most kh·kw terms: the input's dtype is accurate enough
-        for i in range(kh):
-            oh = tap_output_cuda(ih, i, sh, ph, dh, Ho)
-            if oh < 0:
-                continue
-            for j in range(kw):
-                ow = tap_output_cuda(iw, j, sw, pw, dw, Wo)
-                if ow >= 0:
-                    acc += cols[n, (c * kh + i) * kw + j, oh, ow]
-        x[n, c, ih, iw] = acc
+    acc = x.dtype.type(0)  # at most kh·kw terms: the input's dtype is accurate enough
+    for i in range(kh):
+        oh = tap_output_cuda(ih, i, sh, ph, dh, Ho)
+        if oh < 0:
+            continue
+        for j in range(kw):
+            ow = tap_output_cuda(iw, j, sw, pw, dw, Wo)
+            if ow >= 0:
+                acc += cols[n, (c * kh + i) * kw + j, oh, ow]
+    x[n, c, ih, iw] = acc
+
+
+col2im_cuda = for_each_element(_col2im)
 
 
 def col2im(cols, geometry, channels, in_hw, out=None):
@@ -254,7 +251,7 @@ def col2im(cols, geometry, channels, in_hw, out=None):
     shape = (cols.shape[0], channels, *in_hw)
     if gpu.is_device_array(cols):
         x = gpu.empty(shape, cols.dtype) if out is None else out
-        col2im_cuda[launch(math.prod(shape))](cols, x, *geometry.args())
+        col2im_cuda[launch(math.prod(shape))](cols, x, geometry.args())
     else:
         x = np.empty(shape, dtype=cols.dtype) if out is None else out
         col2im_cpu(cols, x, *geometry.args())

@@ -135,46 +135,50 @@ sample_coord_cpu, sample_coord_cuda = dual(_sample_coord)
 sample_coord = sample_coord_cpu
 
 
+def _neighbours(v, size):
+    """One axis of a bilinear sample at ``v`` (inside [-1, size]): the two neighbouring cells
+    ``(low, high)`` and the weight of ``high``. Below 0 the coordinate is clamped to 0; at or
+    past the last cell both neighbours are the last cell. In ``v``'s type."""
+    T = type(v)
+    if v <= T(0):
+        v = T(0)
+    low = int(v)
+    if low >= size - 1:
+        low = size - 1
+        high = size - 1
+        v = T(low)
+    else:
+        high = low + 1
+    return low, high, v - T(low)
+
+
+neighbours_cpu, neighbours_cuda = dual(_neighbours)
+neighbours = neighbours_cpu
+
+
 def _bilinear_weights(y, x, H, W):
     """Four neighbours and weights of the bilinear sample at ``(y, x)`` on an ``H x W`` map.
 
     Returns ``(y_low, x_low, y_high, x_high, w1, w2, w3, w4)`` with ``value = w1*f[y_low, x_low]
     + w2*f[y_low, x_high] + w3*f[y_high, x_low] + w4*f[y_high, x_high]``.
     A sample more than one cell outside the map (y < -1, y > H, ...) is 0: then ``y_low = -1`` and
-    all weights are 0 (the sample still counts in the bin's mean). Inside, coordinates below 0 are
-    clamped to 0 and the last row/column is repeated past H - 1 / W - 1. The test is written as
-    ``not (inside)`` so that a NaN coordinate also lands in the "outside" branch. The weights have
-    the coordinates' type.
+    all weights are 0 (the sample still counts in the bin's mean). Inside, each axis is clamped
+    as ``neighbours`` says. The test is written as ``not (inside)`` so that a NaN coordinate also
+    lands in the "outside" branch. The weights have the coordinates' type.
     """
     T = type(y)
     if not (y >= T(-1) and y <= T(H) and x >= T(-1) and x <= T(W)):
         return -1, -1, -1, -1, T(0), T(0), T(0), T(0)
-    if y <= T(0):
-        y = T(0)
-    if x <= T(0):
-        x = T(0)
-    y_low = int(y)
-    x_low = int(x)
-    if y_low >= H - 1:
-        y_low = H - 1
-        y_high = H - 1
-        y = T(y_low)
-    else:
-        y_high = y_low + 1
-    if x_low >= W - 1:
-        x_low = W - 1
-        x_high = W - 1
-        x = T(x_low)
-    else:
-        x_high = x_low + 1
-    ly = y - T(y_low)
-    lx = x - T(x_low)
+    y_low, y_high, ly = neighbours(y, H)
+    x_low, x_high, lx = neighbours(x, W)
     hy = T(1) - ly
     hx = T(1) - lx
     return y_low, x_low, y_high, x_high, hy * hx, hy * lx, ly * hx, ly * lx
 
 
-bilinear_weights_cpu, bilinear_weights_cuda = dual(_bilinear_weights)
+bilinear_weights_cpu, bilinear_weights_cuda = dual_calling(
+    _bilinear_weights, neighbours=(neighbours_cpu, neighbours_cuda)
+)
 bilinear_weights = bilinear_weights_cpu
 
 

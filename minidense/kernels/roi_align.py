@@ -13,6 +13,7 @@ the bin's samples: the forward gathers them, the backward scatters into them wit
 order of the additions, and so the last bits, may vary from run to run).
 """
 
+import numba
 import numpy as np
 from numba import cuda, prange
 
@@ -43,46 +44,54 @@ __all__ = ["roi_align_forward", "roi_align_backward", "roi_warp_forward", "roi_w
 # ---------------------------------------------------------------------------------------------
 
 
+@numba.njit(inline="always", cache=True)
+def _walk_samples_cpu(src, dst, H, W, PH, PW, sy, sx, bh, bw, gh, gw, backward):
+    """Every bilinear sample of one RoI, bin by bin, on channel rows: the forward adds each
+    sample of the features ``src (H*W, C)`` to its bin's row of ``dst (PH*PW, C)``; the backward
+    (``backward``) scatters its bin's gradient row ``src[bin] (cw,)`` onto ``dst (H*W, cw)``.
+    The weights of a sample are computed once and applied to a contiguous (vectorised) loop
+    over channels."""
+    wv = np.empty(4, dtype=dst.dtype)  # the weights cast once to the data's dtype
+    for ph in range(PH):
+        for iy in range(gh):
+            y = sample_coord_cpu(sy, ph, bh, iy, gh)
+            for pw in range(PW):
+                b = ph * PW + pw
+                for ix in range(gw):
+                    x = sample_coord_cpu(sx, pw, bw, ix, gw)
+                    yl, xl, yh, xh, w1, w2, w3, w4 = bilinear_weights_cpu(y, x, H, W)
+                    if yl < 0:
+                        continue  # outside the map: 0 (but it counts in the bin's mean)
+                    wv[0] = w1
+                    wv[1] = w2
+                    wv[2] = w3
+                    wv[3] = w4
+                    i1, i2, i3, i4 = yl * W + xl, yl * W + xh, yh * W + xl, yh * W + xh
+                    if backward:
+                        bilinear_scatter_cpu(dst, i1, i2, i3, i4, wv[0], wv[1], wv[2], wv[3],
+                                             src[b])  # fmt: skip
+                    else:
+                        a, v1, v2, v3, v4 = dst[b], src[i1], src[i2], src[i3], src[i4]
+                        for c in range(a.size):
+                            a[c] += bilinear_sum_cpu(
+                                v1[c], v2[c], v3[c], v4[c], wv[0], wv[1], wv[2], wv[3]
+                            )
+
+
 @cpu_kernel
 def roi_align_forward_cpu(xcl, H, rois, out, PH, spatial_scale, sampling_ratio, aligned, quantize):
-    """``xcl (N, H*W, C)`` channels-last features, ``rois (K, 5)`` -> ``out (K, C, PH*PW)``.
-
-    One ``prange`` iteration per RoI; the bilinear weights of each sample are computed once and
-    applied to all C channels in a contiguous (vectorised) inner loop.
-    """
+    """``xcl (N, H*W, C)`` channels-last features, ``rois (K, 5)`` -> ``out (K, C, PH*PW)``;
+    one ``prange`` iteration per RoI."""
     N, HW, C = xcl.shape
     W = HW // H
     K, _, P = out.shape
     PW = P // PH
     for k in prange(K):
-        n = int(rois[k, 0])
         sy, sx, bh, bw, gh, gw, inv_count = roi_align_geometry_cpu(
             rois, k, spatial_scale, PH, PW, sampling_ratio, aligned, quantize
         )
         acc = np.zeros((P, C), dtype=xcl.dtype)
-        wv = np.empty(4, dtype=xcl.dtype)  # the weights cast once to the features' dtype
-        for ph in range(PH):
-            for iy in range(gh):
-                y = sample_coord_cpu(sy, ph, bh, iy, gh)
-                for pw in range(PW):
-                    a = acc[ph * PW + pw]
-                    for ix in range(gw):
-                        x = sample_coord_cpu(sx, pw, bw, ix, gw)
-                        yl, xl, yh, xh, w1, w2, w3, w4 = bilinear_weights_cpu(y, x, H, W)
-                        if yl < 0:
-                            continue  # outside the map: adds 0 (but counts in the mean)
-                        wv[0] = w1
-                        wv[1] = w2
-                        wv[2] = w3
-                        wv[3] = w4
-                        v1 = xcl[n, yl * W + xl]
-                        v2 = xcl[n, yl * W + xh]
-                        v3 = xcl[n, yh * W + xl]
-                        v4 = xcl[n, yh * W + xh]
-                        for c in range(C):
-                            a[c] += bilinear_sum_cpu(
-                                v1[c], v2[c], v3[c], v4[c], wv[0], wv[1], wv[2], wv[3]
-                            )
+        _walk_samples_cpu(xcl[int(rois[k, 0])], acc, H, W, PH, PW, sy, sx, bh, bw, gh, gw, False)
         # (bin, C) -> (C, bin), scaled by 1/count; the block is small and stays in cache.
         for c in range(C):
             for b in range(P):
@@ -112,7 +121,6 @@ def roi_align_backward_cpu(
         cw = min(C, c0 + cblock) - c0
         acc = np.zeros((HW, cw), dtype=grad_x.dtype)
         g = np.empty((P, cw), dtype=grad_x.dtype)
-        wv = np.empty(4, dtype=grad_x.dtype)
         for j in range(first[n], first[n + 1]):
             k = order[j]
             sy, sx, bh, bw, gh, gw, inv_count = roi_align_geometry_cpu(
@@ -121,24 +129,7 @@ def roi_align_backward_cpu(
             for c in range(cw):
                 for b in range(P):
                     g[b, c] = grad_out[k, c0 + c, b] * inv_count
-            for ph in range(PH):
-                for iy in range(gh):
-                    y = sample_coord_cpu(sy, ph, bh, iy, gh)
-                    for pw in range(PW):
-                        gb = g[ph * PW + pw]
-                        for ix in range(gw):
-                            x = sample_coord_cpu(sx, pw, bw, ix, gw)
-                            yl, xl, yh, xh, w1, w2, w3, w4 = bilinear_weights_cpu(y, x, H, W)
-                            if yl < 0:
-                                continue
-                            wv[0] = w1
-                            wv[1] = w2
-                            wv[2] = w3
-                            wv[3] = w4
-                            bilinear_scatter_cpu(
-                                acc, yl * W + xl, yl * W + xh, yh * W + xl, yh * W + xh,
-                                wv[0], wv[1], wv[2], wv[3], gb,
-                            )  # fmt: skip
+            _walk_samples_cpu(g, acc, H, W, PH, PW, sy, sx, bh, bw, gh, gw, True)
         for c in range(cw):
             for p in range(HW):
                 grad_x[n, c0 + c, p] = acc[p, c]
@@ -196,18 +187,23 @@ def roi_align_cuda(
 # ---------------------------------------------------------------------------------------------
 
 
+def _cuda(x, rois, out, spatial_scale, sampling_ratio, aligned, quantize, backward):
+    if out.size:
+        scale = x.dtype.type(spatial_scale)
+        roi_align_cuda[launch(out.size)](
+            x, rois, out, scale, int(sampling_ratio), bool(aligned), quantize, backward
+        )
+
+
 def _forward(x, rois, output_size, spatial_scale, sampling_ratio, aligned, quantize):
     PH, PW = output_size
     N, C, H, W = x.shape
     K = rois.shape[0]
-    scale, sr = x.dtype.type(spatial_scale), int(sampling_ratio)
     if gpu.is_device_array(x):
         out = gpu.empty((K, C, PH, PW), x.dtype)
-        if out.size:
-            roi_align_cuda[launch(out.size)](
-                x, rois, out, scale, sr, bool(aligned), quantize, False
-            )
+        _cuda(x, rois, out, spatial_scale, sampling_ratio, aligned, quantize, False)
         return out
+    scale, sr = x.dtype.type(spatial_scale), int(sampling_ratio)
     out = np.empty((K, C, PH, PW), dtype=x.dtype)
     if out.size:
         xcl = channels_last(x).reshape(N, H * W, C)
@@ -219,14 +215,11 @@ def _forward(x, rois, output_size, spatial_scale, sampling_ratio, aligned, quant
 
 def _backward(grad_out, rois, input_shape, spatial_scale, sampling_ratio, aligned, quantize):
     N, C, H, W = (int(s) for s in input_shape)
-    scale, sr = grad_out.dtype.type(spatial_scale), int(sampling_ratio)
     if gpu.is_device_array(grad_out):
-        grad_x = gpu.zeros((N, C, H, W), grad_out.dtype)
-        if grad_out.size:
-            roi_align_cuda[launch(grad_out.size)](
-                grad_x, rois, grad_out, scale, sr, bool(aligned), quantize, True
-            )
+        grad_x = gpu.zeros((N, C, H, W), grad_out.dtype)  # the scatter adds to 0
+        _cuda(grad_x, rois, grad_out, spatial_scale, sampling_ratio, aligned, quantize, True)
         return grad_x
+    scale, sr = grad_out.dtype.type(spatial_scale), int(sampling_ratio)
     if grad_out.size == 0:
         return np.zeros((N, C, H, W), dtype=grad_out.dtype)
     rois = np.ascontiguousarray(rois, dtype=grad_out.dtype)

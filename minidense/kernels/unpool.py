@@ -1,16 +1,17 @@
 """Writing values at stored indices and reading them back: ``max_unpool2d`` forward and backward,
 and the backward of ``max_pool2d`` (its gradient goes to the index of each maximum).
 
-An index is a flat position ``h·W + w`` in an (n, c) plane (``max_pool.py``). Two kernels, each on
-both targets:
+An index is a flat position ``h·W + w`` in an (n, c) plane (``max_pool.py``). Two directions:
 
-- ``scatter_to_indices``: ``dst[n, c].flat[idx] = src`` (unpooling) or ``+= src`` (max-pool's
-  backward, where overlapping windows can share a maximum); positions outside the plane are
-  skipped. The CPU kernel owns one (n, c) plane per ``prange`` iteration (race-free); the CUDA
-  kernel has one thread per source element, and accumulates with atomics (the order of the adds,
-  and so the last bits of a shared maximum's gradient, may vary). Unpooled to a repeated index,
-  one of the writes wins (unspecified on the GPU; the last on the CPU).
-- ``gather_at_indices``: ``out = src[n, c].flat[idx]`` (unpooling's backward), 0 outside.
+- scatter: ``dst[n, c].flat[idx] = src`` (unpooling) or ``+= src`` (max-pool's backward, where
+  overlapping windows can share a maximum); positions outside the plane are skipped. The CPU
+  kernel owns one (n, c) plane per ``prange`` iteration (race-free); on the GPU one thread per
+  source element writes, and adds with atomics (the order of the adds, and so the last bits of a
+  shared maximum's gradient, may vary). Unpooled to a repeated index, one of the writes wins
+  (unspecified on the GPU; the last on the CPU).
+- gather: ``out = src[n, c].flat[idx]`` (unpooling's backward), 0 outside; CPU parallel over rows.
+
+On the GPU both directions are one kernel, ``indexed_cuda``: one thread per index.
 """
 
 import math
@@ -19,7 +20,7 @@ import numpy as np
 from numba import cuda, prange
 
 from .. import gpu
-from ._targets import cpu_kernel, launch, unravel_nchw_cuda
+from ._targets import cpu_kernel, launch, owned_plane, unravel_nchw_cuda
 from .geometry import as_pair, default_stride
 
 __all__ = [
@@ -32,9 +33,8 @@ def scatter_to_indices_cpu(src, idx, dst, accumulate):
     """dst[n, c].flat[idx[n, c, ...]] (+)= src[n, c, ...]; one (n, c) plane per iteration."""
     N, C, Ho, Wo = src.shape
     for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        flat = dst[n, c].reshape(-1)  # a view: planes are C-contiguous
-        flat[:] = 0
+        n, c, plane = owned_plane(dst, nc)
+        flat = plane.reshape(-1)  # a view: planes are C-contiguous
         for oh in range(Ho):
             for ow in range(Wo):
                 i = idx[n, c, oh, ow]
@@ -43,22 +43,6 @@ def scatter_to_indices_cpu(src, idx, dst, accumulate):
                         flat[i] += src[n, c, oh, ow]
                     else:
                         flat[i] = src[n, c, oh, ow]
-
-
-@cuda.jit
-def scatter_to_indices_cuda(src, idx, dst, accumulate):
-    """dst (zeroed) [n, c].flat[idx] (+)= src: one thread per source element, atomic adds."""
-    N, C, Ho, Wo = src.shape
-    H, W = dst.shape[2], dst.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
-        i = idx[n, c, oh, ow]
-        if 0 <= i < H * W:
-            if accumulate:
-                cuda.atomic.add(dst, (n, c, i // W, i % W), src[n, c, oh, ow])
-            else:
-                dst[n, c, i // W, i % W] = src[n, c, oh, ow]
 
 
 @cpu_kernel
@@ -73,15 +57,28 @@ def gather_at_indices_cpu(src, idx, out):
             out[n, c, h, w] = flat[i] if 0 <= i < flat.size else 0
 
 
+GATHER, SET, ADD = 0, 1, 2  # what indexed_cuda does
+
+
 @cuda.jit
-def gather_at_indices_cuda(src, idx, out):
-    N, C, H, W = out.shape
-    Hs, Ws = src.shape[2], src.shape[3]
+def indexed_cuda(planes, idx, values, mode):
+    """Between ``planes (N, C, H, W)`` and ``values`` (``idx``'s shape) at the flat positions
+    ``idx``, one thread per entry of ``idx``: GATHER ``values = planes[n, c].flat[idx]`` (0 where
+    the index is outside the plane); SET ``planes[n, c].flat[idx] = values`` and ADD ``+=``, with
+    atomics (positions outside the plane are skipped)."""
+    N, C, h, w = idx.shape
+    H, W = planes.shape[2], planes.shape[3]
     start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * H * W, step):
-        n, c, h, w = unravel_nchw_cuda(e, C, H, W)
-        i = idx[n, c, h, w]
-        out[n, c, h, w] = src[n, c, i // Ws, i % Ws] if 0 <= i < Hs * Ws else src.dtype.type(0)
+    for e in range(start, N * C * h * w, step):
+        n, c, i, j = unravel_nchw_cuda(e, C, h, w)
+        k = idx[n, c, i, j]
+        inside = 0 <= k < H * W
+        if mode == GATHER:
+            values[n, c, i, j] = planes[n, c, k // W, k % W] if inside else values.dtype.type(0)
+        elif inside and mode == ADD:
+            cuda.atomic.add(planes, (n, c, k // W, k % W), values[n, c, i, j])
+        elif inside:
+            planes[n, c, k // W, k % W] = values[n, c, i, j]
 
 
 def scatter_to_indices(src, indices, out_shape, accumulate):
@@ -90,7 +87,7 @@ def scatter_to_indices(src, indices, out_shape, accumulate):
     if gpu.is_device_array(src):
         out = gpu.zeros(out_shape, src.dtype)
         if src.size:
-            scatter_to_indices_cuda[launch(src.size)](src, indices, out, accumulate)
+            indexed_cuda[launch(src.size)](out, indices, src, ADD if accumulate else SET)
     else:
         out = np.empty(out_shape, dtype=src.dtype)
         scatter_to_indices_cpu(
@@ -121,7 +118,7 @@ def max_unpool2d_backward(grad_out, indices):
     shape = tuple(indices.shape)
     if gpu.is_device_array(grad_out):
         gx = gpu.empty(shape, grad_out.dtype)
-        gather_at_indices_cuda[launch(math.prod(shape))](grad_out, indices, gx)
+        indexed_cuda[launch(math.prod(shape))](grad_out, indices, gx, GATHER)
     else:
         gx = np.empty(shape, dtype=grad_out.dtype)
         gather_at_indices_cpu(np.ascontiguousarray(grad_out), np.ascontiguousarray(indices), gx)

@@ -33,7 +33,7 @@ import numpy as np
 from numba import cuda, prange
 
 from .. import gpu
-from ._targets import cpu_kernel, dual, launch, unravel_nchw_cuda
+from ._targets import cpu_kernel, dual, for_each_element, launch, owned_plane
 
 __all__ = ["interpolate_plan", "interpolate_forward", "interpolate_backward"]
 
@@ -154,38 +154,26 @@ def nearest_backward_cpu(grad_out, grad_in, src_h, src_w):
     """Each output gradient goes to its source pixel; one (n, c) plane per iteration."""
     N, C, Ho, Wo = grad_out.shape
     for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        plane = grad_in[n, c]
-        plane[:] = 0
+        n, c, plane = owned_plane(grad_in, nc)
         for oh in range(Ho):
             row = plane[src_h[oh]]
             for ow in range(Wo):
                 row[src_w[ow]] += grad_out[n, c, oh, ow]
 
 
-@cuda.jit
-def nearest_forward_cuda(x, out, scale_h, scale_w):
-    N, C, Ho, Wo = out.shape
-    H, W = x.shape[2], x.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
-        ih = nearest_source_cuda(oh, H, Ho, scale_h)
-        iw = nearest_source_cuda(ow, W, Wo, scale_w)
+def _nearest(x, out, n, c, oh, ow, params):
+    """out[n, c, oh, ow] = x at its nearest source pixel; backward: out's gradient added there
+    (atomically: several outputs share a source)."""
+    scale_h, scale_w, backward = params
+    ih = nearest_source_cuda(oh, x.shape[2], out.shape[2], scale_h)
+    iw = nearest_source_cuda(ow, x.shape[3], out.shape[3], scale_w)
+    if backward:
+        cuda.atomic.add(x, (n, c, ih, iw), out[n, c, oh, ow])
+    else:
         out[n, c, oh, ow] = x[n, c, ih, iw]
 
 
-@cuda.jit
-def nearest_backward_cuda(grad_out, grad_in, scale_h, scale_w):
-    """Atomic scatter (non-deterministic order); grad_in must start at zero."""
-    N, C, Ho, Wo = grad_out.shape
-    H, W = grad_in.shape[2], grad_in.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
-        ih = nearest_source_cuda(oh, H, Ho, scale_h)
-        iw = nearest_source_cuda(ow, W, Wo, scale_w)
-        cuda.atomic.add(grad_in, (n, c, ih, iw), grad_out[n, c, oh, ow])
+nearest_cuda = for_each_element(_nearest)
 
 
 # ----------------------------------------------------------------------------- bilinear
@@ -207,9 +195,7 @@ def bilinear_backward_cpu(grad_out, grad_in, ty0, ty1, tly, tx0, tx1, tlx):
     """Spread each output gradient over its four neighbours; one (n, c) plane per iteration."""
     N, C, Ho, Wo = grad_out.shape
     for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        plane = grad_in[n, c]
-        plane[:] = 0
+        n, c, plane = owned_plane(grad_in, nc)
         for oh in range(Ho):
             y0, y1, ly = ty0[oh], ty1[oh], tly[oh]
             for ow in range(Wo):
@@ -222,86 +208,64 @@ def bilinear_backward_cpu(grad_out, grad_in, ty0, ty1, tly, tx0, tx1, tlx):
                 plane[y1, x1] += w11 * g
 
 
-@cuda.jit
-def bilinear_forward_cuda(x, out, scale_h, scale_w, align_corners):
-    N, C, Ho, Wo = out.shape
-    H, W = x.shape[2], x.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
-        y0, y1, ly = linear_source_cuda(oh, H, Ho, scale_h, align_corners)
-        x0, x1, lx = linear_source_cuda(ow, W, Wo, scale_w, align_corners)
+def _bilinear(x, out, n, c, oh, ow, params):
+    """out[n, c, oh, ow] = the bilinear sample of x; backward: out's gradient spread over the
+    sample's four neighbours with the same weights (atomically)."""
+    scale_h, scale_w, align_corners, backward = params
+    y0, y1, ly = linear_source_cuda(oh, x.shape[2], out.shape[2], scale_h, align_corners)
+    x0, x1, lx = linear_source_cuda(ow, x.shape[3], out.shape[3], scale_w, align_corners)
+    if backward:
+        g = out[n, c, oh, ow]
+        w00, w01, w10, w11 = bilinear_taps_cuda(ly, lx)
+        cuda.atomic.add(x, (n, c, y0, x0), w00 * g)
+        cuda.atomic.add(x, (n, c, y0, x1), w01 * g)
+        cuda.atomic.add(x, (n, c, y1, x0), w10 * g)
+        cuda.atomic.add(x, (n, c, y1, x1), w11 * g)
+    else:
         out[n, c, oh, ow] = bilinear_value_cuda(x[n, c], y0, y1, ly, x0, x1, lx)
 
 
-@cuda.jit
-def bilinear_backward_cuda(grad_out, grad_in, scale_h, scale_w, align_corners):
-    """Atomic scatter (non-deterministic order); grad_in must start at zero."""
-    N, C, Ho, Wo = grad_out.shape
-    H, W = grad_in.shape[2], grad_in.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
-        y0, y1, ly = linear_source_cuda(oh, H, Ho, scale_h, align_corners)
-        x0, x1, lx = linear_source_cuda(ow, W, Wo, scale_w, align_corners)
-        g = grad_out[n, c, oh, ow]
-        w00, w01, w10, w11 = bilinear_taps_cuda(ly, lx)
-        cuda.atomic.add(grad_in, (n, c, y0, x0), w00 * g)
-        cuda.atomic.add(grad_in, (n, c, y0, x1), w01 * g)
-        cuda.atomic.add(grad_in, (n, c, y1, x0), w10 * g)
-        cuda.atomic.add(grad_in, (n, c, y1, x1), w11 * g)
+bilinear_cuda = for_each_element(_bilinear)
 
 
 # ----------------------------------------------------------------------------- host wrappers
 
 
+def _resample(src, shape, in_hw, plan, mode, backward):
+    """Forward (``src`` the input, ``shape`` the output's) or backward (``src`` the output's
+    gradient, ``shape`` the input's) of one interpolation."""
+    (Ho, Wo), (sh, sw), align = plan
+    H, W = in_hw
+    if gpu.is_device_array(src):
+        dst = (gpu.zeros if backward else gpu.empty)(shape, src.dtype)  # a scatter adds to 0
+        x, out = (dst, src) if backward else (src, dst)
+        if mode == "nearest":
+            nearest_cuda[launch(out.size)](x, out, (sh, sw, backward))
+        else:
+            bilinear_cuda[launch(out.size)](x, out, (sh, sw, align, backward))
+        return dst
+    src = np.ascontiguousarray(src)  # one compiled layout per kernel, not one per stride pattern
+    dst = np.empty(shape, dtype=src.dtype)
+    if mode == "nearest":
+        kernel = nearest_backward_cpu if backward else nearest_forward_cpu
+        kernel(src, dst, _nearest_table(H, Ho, sh), _nearest_table(W, Wo, sw))
+    else:
+        kernel = bilinear_backward_cpu if backward else bilinear_forward_cpu
+        kernel(src, dst, *_linear_table(H, Ho, sh, align), *_linear_table(W, Wo, sw, align))
+    return dst
+
+
 def interpolate_forward(x, size=None, scale_factor=None, mode="nearest", align_corners=None):
     """x (N, C, H, W) -> (N, C, Ho, Wo), resampled by ``mode`` (see the module docstring)."""
-    (Ho, Wo), (sh, sw), align = interpolate_plan(x.shape[2:], size, scale_factor, mode,
-                                                 align_corners, x.dtype)  # fmt: skip
-    H, W = x.shape[2:]
-    shape = (x.shape[0], x.shape[1], Ho, Wo)
-    if gpu.is_device_array(x):
-        out = gpu.empty(shape, x.dtype)
-        launch_cfg = launch(math.prod(shape))
-        if mode == "nearest":
-            nearest_forward_cuda[launch_cfg](x, out, sh, sw)
-        else:
-            bilinear_forward_cuda[launch_cfg](x, out, sh, sw, align)
-    else:
-        x = np.ascontiguousarray(x)  # one compiled layout per kernel, not one per stride pattern
-        out = np.empty(shape, dtype=x.dtype)
-        if mode == "nearest":
-            nearest_forward_cpu(x, out, _nearest_table(H, Ho, sh), _nearest_table(W, Wo, sw))
-        else:
-            bilinear_forward_cpu(
-                x, out, *_linear_table(H, Ho, sh, align), *_linear_table(W, Wo, sw, align)
-            )
-    return out
+    plan = interpolate_plan(x.shape[2:], size, scale_factor, mode, align_corners, x.dtype)
+    shape = (*x.shape[:2], *plan[0])
+    return _resample(x, shape, x.shape[2:], plan, mode, backward=False)
 
 
 def interpolate_backward(
     grad_out, input_shape, size=None, scale_factor=None, mode="nearest", align_corners=None
 ):
     """Gradient of interpolate with respect to its input, shape ``input_shape`` (N, C, H, W)."""
-    H, W = input_shape[2:]
-    (Ho, Wo), (sh, sw), align = interpolate_plan((H, W), size, scale_factor, mode, align_corners,
-                                                 grad_out.dtype)  # fmt: skip
-    shape = tuple(input_shape)
-    if gpu.is_device_array(grad_out):
-        gx = gpu.zeros(shape, grad_out.dtype)
-        launch_cfg = launch(grad_out.size)
-        if mode == "nearest":
-            nearest_backward_cuda[launch_cfg](grad_out, gx, sh, sw)
-        else:
-            bilinear_backward_cuda[launch_cfg](grad_out, gx, sh, sw, align)
-    else:
-        grad_out = np.ascontiguousarray(grad_out)
-        gx = np.empty(shape, dtype=grad_out.dtype)
-        if mode == "nearest":
-            nearest_backward_cpu(grad_out, gx, _nearest_table(H, Ho, sh), _nearest_table(W, Wo, sw))
-        else:
-            bilinear_backward_cpu(
-                grad_out, gx, *_linear_table(H, Ho, sh, align), *_linear_table(W, Wo, sw, align)
-            )
-    return gx
+    in_hw = tuple(input_shape[2:])
+    plan = interpolate_plan(in_hw, size, scale_factor, mode, align_corners, grad_out.dtype)
+    return _resample(grad_out, tuple(input_shape), in_hw, plan, mode, backward=True)

@@ -173,46 +173,36 @@ def astype(a, dtype, copy=True):
     return out
 
 
-def _binary_function(name):
-    def fn(a, b):
-        return binary(name, a, b)
-
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"NumPy's ``{name}``, broadcasting."
-    return fn
-
-
-def _unary_function(name):
-    def fn(a):
-        return unary(name, a)
-
+def _ufunc(name, arity):
+    """NumPy's function ``name`` of one or two arrays (the two broadcast)."""
+    fn = (lambda a, b: binary(name, a, b)) if arity == 2 else (lambda a: unary(name, a))
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"NumPy's ``{name}``."
     return fn
 
 
-add = _binary_function("add")
-subtract = _binary_function("subtract")
-multiply = _binary_function("multiply")
-divide = true_divide = _binary_function("divide")
-power = _binary_function("power")
-maximum = _binary_function("maximum")
-minimum = _binary_function("minimum")
-equal = _binary_function("equal")
-not_equal = _binary_function("not_equal")
-less = _binary_function("less")
-less_equal = _binary_function("less_equal")
-greater = _binary_function("greater")
-greater_equal = _binary_function("greater_equal")
+add = _ufunc("add", 2)
+subtract = _ufunc("subtract", 2)
+multiply = _ufunc("multiply", 2)
+divide = true_divide = _ufunc("divide", 2)
+power = _ufunc("power", 2)
+maximum = _ufunc("maximum", 2)
+minimum = _ufunc("minimum", 2)
+equal = _ufunc("equal", 2)
+not_equal = _ufunc("not_equal", 2)
+less = _ufunc("less", 2)
+less_equal = _ufunc("less_equal", 2)
+greater = _ufunc("greater", 2)
+greater_equal = _ufunc("greater_equal", 2)
 
-negative = _unary_function("negative")
-absolute = abs = _unary_function("absolute")  # abs: NumPy's other name
-sign = _unary_function("sign")
-exp = _unary_function("exp")
-log = _unary_function("log")
-log1p = _unary_function("log1p")
-sqrt = _unary_function("sqrt")
-tanh = _unary_function("tanh")
+negative = _ufunc("negative", 1)
+absolute = abs = _ufunc("absolute", 1)  # abs: NumPy's other name
+sign = _ufunc("sign", 1)
+exp = _ufunc("exp", 1)
+log = _ufunc("log", 1)
+log1p = _ufunc("log1p", 1)
+sqrt = _ufunc("sqrt", 1)
+tanh = _ufunc("tanh", 1)
 
 
 def _bool(x):
