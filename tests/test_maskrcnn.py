@@ -305,10 +305,10 @@ def _head_inputs(seed):
     rng = np.random.default_rng(seed)
     feats = md.tensor((rng.permutation(32) + rng.uniform(0.1, 0.9, 32)).reshape(1, 2, 4, 4) / 32,
                       requires_grad=True)  # fmt: skip
-    rois = np.array([[0, 3.3, 5.1, 40.7, 50.2], [0, 20.5, 10.2, 60.1, 33.3]])  # stride 16 → 4×4
+    boxes = [np.array([[3.3, 5.1, 40.7, 50.2], [20.5, 10.2, 60.1, 33.3]])]  # stride 16 → 4×4
     labels = np.array([1, 2])
     target = (rng.uniform(size=(2, 8, 8)) > 0.5).astype(np.float64)
-    return feats, rois, labels, target
+    return feats, boxes, labels, target
 
 
 @pytest.mark.parametrize("pooler", ["roipool", "roiwarp", "roialign"])

@@ -170,16 +170,14 @@ class Module:
     def to(self, device):
         """Move parameters (with their gradients, as PyTorch does) and buffers to ``device``
         ("cpu" or "cuda"), in place."""
-        from ..ops.shape import to_device
-
         for p in self.parameters():
-            p.data = to_device(p.detach(), device).data
+            p.data = p.detach().to(device).data
             if p.grad is not None:  # else the next optimizer step would mix devices
-                p.grad = Tensor._wrap(to_device(p.grad.detach(), device).data)
+                p.grad = Tensor._wrap(p.grad.detach().to(device).data)
         for m in self.modules():
             for name, b in m._buffers.items():
                 if b is not None:
-                    m._buffers[name] = to_device(Tensor._wrap(b), device).data
+                    m._buffers[name] = Tensor._wrap(b).to(device).data
         return self
 
     def double(self):

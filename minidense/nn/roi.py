@@ -1,7 +1,7 @@
 """Module forms of the RoI ops (as torchvision.ops.RoIAlign / RoIPool), with a readable repr."""
 
 from .. import checks
-from ..ops.roi import roi_align, roi_pool, roi_warp
+from .. import functional as F
 from ._inputs import check_input
 from .module import Module
 
@@ -25,7 +25,7 @@ class RoIAlign(Module):
 
     def forward(self, input, boxes):
         check_input(self, input, "(N, C, H, W)", 4)
-        return roi_align(input, boxes, self.output_size, self.spatial_scale, self.sampling_ratio,
+        return F.roi_align(input, boxes, self.output_size, self.spatial_scale, self.sampling_ratio,
                          self.aligned)  # fmt: skip
 
     def extra_repr(self):
@@ -38,7 +38,7 @@ class RoIWarp(RoIAlign):
 
     def forward(self, input, boxes):
         check_input(self, input, "(N, C, H, W)", 4)
-        return roi_warp(input, boxes, self.output_size, self.spatial_scale, self.sampling_ratio,
+        return F.roi_warp(input, boxes, self.output_size, self.spatial_scale, self.sampling_ratio,
                         self.aligned)  # fmt: skip
 
 
@@ -53,7 +53,7 @@ class RoIPool(Module):
 
     def forward(self, input, boxes):
         check_input(self, input, "(N, C, H, W)", 4)
-        return roi_pool(input, boxes, self.output_size, self.spatial_scale)
+        return F.roi_pool(input, boxes, self.output_size, self.spatial_scale)
 
     def extra_repr(self):
         return f"output_size={self.output_size}, spatial_scale={self.spatial_scale}"

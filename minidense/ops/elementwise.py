@@ -5,7 +5,8 @@ import numpy as np
 from .. import checks
 from ..autograd import Function
 from ..backend import array_module
-from ..tensor import Tensor, as_tensor
+from ..creation import as_tensor
+from ..tensor import Tensor
 from .activation import floating
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import checks
 from ..autograd import Function
-from ..backend import as_array, is_device_array, move
+from ..backend import array_module, as_array, is_device_array
 from ..kernels import roi_align as KA
 from ..kernels import roi_pool as KP
 from ..tensor import Tensor
@@ -107,16 +107,16 @@ def _boxes_to_rois(boxes, dtype, fn):
                 shape = tuple(b.shape) if hasattr(b, "shape") else type(b).__name__
                 raise ValueError(f"{fn}: boxes[{i}] must have shape (K_i, 4), got {shape}")
         on_device = [is_device_array(b) for b in parts]
-        if any(on_device):
-            if not all(on_device):
-                raise ValueError(f"{fn}: the boxes in the list must all be on one device")
-            host = _boxes_to_rois([b.copy_to_host() for b in parts], dtype, fn)
-            return move(host, "cuda")  # a small host round trip: K x 4 numbers
+        if any(on_device) and not all(on_device):
+            raise ValueError(f"{fn}: the boxes in the list must all be on one device")
+        xp = array_module(*parts)  # device boxes stay on the device
         rows = [
-            np.concatenate([np.full((len(b), 1), i, dtype=dtype), np.asarray(b, dtype=dtype)], 1)
+            xp.concatenate(
+                [xp.full((len(b), 1), i, dtype=dtype), as_array(b).astype(dtype, copy=False)], 1
+            )
             for i, b in enumerate(parts)
         ]
-        return np.concatenate(rows, 0) if rows else np.zeros((0, 5), dtype=dtype)
+        return xp.concatenate(rows, 0) if rows else xp.zeros((0, 5), dtype=dtype)
     rois = _raw(boxes)
     if not hasattr(rois, "shape"):
         raise TypeError(
