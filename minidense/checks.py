@@ -13,7 +13,7 @@ from .tensor import Tensor
 
 __all__ = [
     "tensor", "same_dtype", "number", "integer", "flag", "int_tuple", "pair", "choice",
-    "broadcast", "spatial_scale", "sampling_ratio", "float_array",
+    "broadcast", "spatial_scale", "sampling_ratio", "float_array", "box_corners",
 ]  # fmt: skip
 
 
@@ -154,3 +154,18 @@ def sampling_ratio(v, fn):
     if not isinstance(v, numbers.Integral) or isinstance(v, bool | np.bool_):
         raise TypeError(f"{fn}: sampling_ratio must be an int (<= 0 means adaptive), got {v!r}")
     return int(v)
+
+
+def box_corners(rows, fn, name="boxes", columns=""):
+    """``rows`` whose last four numbers are corners ``(x1, y1, x2, y2)``, or a ValueError naming
+    the first row with x2 < x1 or y2 < y1 (its columns spelled out by ``columns``): a box with
+    x2 < x1 has a negative area, a meaningless IoU and, pooled, no cells."""
+    bad = (rows[:, -2] < rows[:, -4]) | (rows[:, -1] < rows[:, -3])
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{fn}: {name} row {k} is {columns}{rows[k].tolist()}, expected x2 >= x1 and "
+            "y2 >= y1; boxes are corners (x1, y1, x2, y2), so convert (x, y, w, h) boxes with "
+            "x2 = x + w, y2 = y + h"
+        )
+    return rows

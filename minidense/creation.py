@@ -5,6 +5,7 @@ dtype says otherwise."""
 
 import numpy as np
 
+from . import checks
 from .tensor import Tensor, as_dtype, default_generator, to_array
 
 __all__ = [
@@ -57,19 +58,13 @@ def full(shape, value, dtype=None, requires_grad=False):
     return Tensor(np.full(_shape_arg((shape,)), value, _float_dtype(dtype)), requires_grad)
 
 
-def _like(t, fn):
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{fn}: t must be a minidense Tensor, got {type(t).__name__}")
-    return t
-
-
 def zeros_like(t, requires_grad=False):
     """Zeros of ``t``'s shape and dtype (on the CPU)."""
-    return Tensor(np.zeros(_like(t, "zeros_like").shape, t.dtype), requires_grad)
+    return Tensor(np.zeros(checks.tensor(t, "zeros_like", "t").shape, t.dtype), requires_grad)
 
 
 def ones_like(t, requires_grad=False):
-    return Tensor(np.ones(_like(t, "ones_like").shape, t.dtype), requires_grad)
+    return Tensor(np.ones(checks.tensor(t, "ones_like", "t").shape, t.dtype), requires_grad)
 
 
 def arange(*args, dtype=None):

@@ -286,33 +286,6 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
-class Sequential(Module):
-    """Modules applied one after another."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        for i, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(
-                    f"Sequential: argument {i} must be a Module, got {type(m).__name__}"
-                )
-            setattr(self, str(i), m)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __getitem__(self, i):
-        return list(self._modules.values())[i]
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-
 class ModuleList(Module):
     """A list of Modules whose parameters are registered."""
 
@@ -339,3 +312,20 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+class Sequential(ModuleList):
+    """Modules applied one after another (a ModuleList that runs them in turn)."""
+
+    def __init__(self, *modules):
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(
+                    f"Sequential: argument {i} must be a Module, got {type(m).__name__}"
+                )
+        super().__init__(modules)
+
+    def forward(self, x):
+        for m in self:
+            x = m(x)
+        return x

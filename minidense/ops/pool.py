@@ -14,7 +14,6 @@ from ..kernels import avg_pool as KA
 from ..kernels import max_pool as KM
 from ..kernels import unpool as KU
 from ..kernels.geometry import pool_output_size
-from ..tensor import Tensor
 
 __all__ = ["max_pool2d", "avg_pool2d", "max_unpool2d", "MaxPool2dFn", "AvgPool2dFn",
            "MaxUnpool2dFn"]  # fmt: skip
@@ -211,11 +210,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
         Tensor[N, C, Hout, Wout].
     """
     checks.tensor(input, "max_unpool2d")
-    if not isinstance(indices, Tensor):
-        raise TypeError(
-            f"max_unpool2d: indices must be a minidense Tensor (int64, from max_pool2d), "
-            f"got {type(indices).__name__}"
-        )
+    checks.tensor(indices, "max_unpool2d", "indices", layout="(int64, from max_pool2d)")
     # Before the op's generic check, which would call float indices a float32/float64 mix-up.
     if indices.dtype != np.int64:
         raise TypeError(

@@ -152,14 +152,7 @@ def _check_rois(rois, N, fn):
         raise ValueError(
             f"{fn}: boxes row {k} has batch index {batch[k]}, expected an integer in [0, {N})"
         )
-    bad = (rois[:, 3] < rois[:, 1]) | (rois[:, 4] < rois[:, 2])
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{fn}: boxes row {k} is (batch, x1, y1, x2, y2) = {rois[k].tolist()}, "
-            "expected x2 >= x1 and y2 >= y1; boxes are corners (x1, y1, x2, y2), so convert "
-            "(x, y, w, h) boxes with x2 = x + w, y2 = y + h"
-        )
+    checks.box_corners(rois, fn, columns="(batch, x1, y1, x2, y2) = ")
 
 
 def _prepare(input, boxes, fn):
