@@ -62,6 +62,11 @@ def to_array(data, dtype=None, name="data"):
     return arr
 
 
+def _comparison(ufunc):
+    """The comparison operator that runs ``ufunc`` (``"less"``, ...): a bool tensor, no graph."""
+    return lambda self, other: self._compare(other, ufunc)
+
+
 class Tensor(autograd.Variable, Mutation):
     """An n-dimensional array that can record the operations applied to it.
 
@@ -270,23 +275,9 @@ class Tensor(autograd.Variable, Mutation):
             ) from None
         return Tensor._wrap(getattr(array_module(self.data), name)(self.data, other.data))
 
-    def __lt__(self, other):
-        return self._compare(other, "less")
-
-    def __le__(self, other):
-        return self._compare(other, "less_equal")
-
-    def __gt__(self, other):
-        return self._compare(other, "greater")
-
-    def __ge__(self, other):
-        return self._compare(other, "greater_equal")
-
-    def __eq__(self, other):
-        return self._compare(other, "equal")
-
-    def __ne__(self, other):
-        return self._compare(other, "not_equal")
+    __lt__, __le__ = _comparison("less"), _comparison("less_equal")
+    __gt__, __ge__ = _comparison("greater"), _comparison("greater_equal")
+    __eq__, __ne__ = _comparison("equal"), _comparison("not_equal")
 
     __hash__ = object.__hash__  # tensors are used as dict keys (optimizer state) by identity
 

@@ -26,9 +26,6 @@ class TensorMath:
     def astype(self, dtype):
         return S.Cast.apply(self, check_dtype(as_dtype(dtype)))
 
-    def to(self, device):
-        return S.to_device(self, device)
-
     # ----------------------------------------------------------------- arithmetic
     def __add__(self, other):
         return E.Add.apply(*self._pair(other))
@@ -69,73 +66,24 @@ class TensorMath:
     def __neg__(self):
         return E.Neg.apply(self)
 
-    def __getitem__(self, index):
-        return S.getitem(self, index)
+    # ----------------------------------------------------------------- the op functions
+    # An op whose first argument is the tensor is its method as it stands: ``x.sum(1)`` is
+    # ``reduce.sum(x, 1)``, with the same arguments and defaults.
+    __getitem__ = S.getitem
+    to = S.to_device
+    sum, mean, max, min = R.sum, R.mean, R.max, R.min
+    flatten, transpose, unsqueeze, squeeze = S.flatten, S.transpose, S.unsqueeze, S.squeeze
+    exp, log, sqrt, abs, clamp = E.exp, E.log, E.sqrt, E.abs, E.clamp
+    relu, sigmoid, tanh, softmax, log_softmax = A.relu, A.sigmoid, A.tanh, A.softmax, A.log_softmax
 
-    # ----------------------------------------------------------------- reductions
-    def sum(self, axis=None, keepdims=False):
-        return R.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return R.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return R.max(self, axis, keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return R.min(self, axis, keepdims)
-
-    # ----------------------------------------------------------------- shape
+    # ----------------------------------------------------------------- shape, variadic
     def reshape(self, *shape):
         return S.reshape(self, shape[0] if len(shape) == 1 else shape)
 
     view = reshape
 
-    def flatten(self, start_dim=0, end_dim=-1):
-        return S.flatten(self, start_dim, end_dim)
-
     def permute(self, *axes):
         return S.permute(self, axes[0] if len(axes) == 1 else axes)
-
-    def transpose(self, dim0=-2, dim1=-1):
-        return S.transpose(self, dim0, dim1)
-
-    def unsqueeze(self, dim):
-        return S.unsqueeze(self, dim)
-
-    def squeeze(self, dim=None):
-        return S.squeeze(self, dim)
-
-    # ----------------------------------------------------------------- elementwise functions
-    def exp(self):
-        return E.exp(self)
-
-    def log(self):
-        return E.log(self)
-
-    def sqrt(self):
-        return E.sqrt(self)
-
-    def abs(self):
-        return E.abs(self)
-
-    def clamp(self, min=None, max=None):
-        return E.clamp(self, min, max)
-
-    def relu(self):
-        return A.relu(self)
-
-    def sigmoid(self):
-        return A.sigmoid(self)
-
-    def tanh(self):
-        return A.tanh(self)
-
-    def softmax(self, axis=-1):
-        return A.softmax(self, axis)
-
-    def log_softmax(self, axis=-1):
-        return A.log_softmax(self, axis)
 
 
 def install():
