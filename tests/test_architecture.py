@@ -3,9 +3,12 @@ at module level and inside functions): no import circle anywhere, and every impo
 layers of docs/architecture.md, never up. A new import that breaks either fails here, naming it."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
+
+from minidense import backend
 
 PACKAGE = Path(__file__).resolve().parents[1] / "minidense"
 
@@ -163,3 +166,21 @@ def test_the_rules_the_docs_state_hold(name, forbidden):
         if module == name or module.startswith(name + "."):
             bad = [t for t, _ in found if layer(t) in forbidden]
             assert bad == [], f"{module} imports {bad}"
+
+
+def test_generic_math_calls_only_the_backend_primitives():
+    """The backend contract's function half: above backend/, code asks ``array_module`` for a
+    module and calls only the names in ``backend.PRIMITIVES`` on it (the array methods are the
+    other half, installed on CudaArray from one table)."""
+    call = re.compile(r"\bxp\.(\w+)|array_module\([^()]*\)\.(\w+)")
+    seen, outside = set(), []
+    for name, path in modules().items():
+        if layer(name) not in {"core", "ops", "api", "nn", "models"}:
+            continue
+        for m in call.finditer(path.read_text(encoding="utf-8")):
+            fn = m.group(1) or m.group(2)
+            seen.add(fn)
+            if fn not in backend.PRIMITIVES:
+                outside.append(f"{name}: xp.{fn}")
+    assert {"exp", "where", "matmul", "add_at"} <= seen  # the scan finds the calls
+    assert outside == [], "array functions that are not backend.PRIMITIVES:\n" + "\n".join(outside)

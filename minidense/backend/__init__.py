@@ -1,18 +1,22 @@
-"""Array storage and generic math, one module per device.
+"""Array storage and generic math, one array module per device.
 
 Ops never call NumPy directly: they ask for the *array module* of their inputs,
 
     xp = array_module(x)
-    y = xp.exp(x)
+    y = xp.exp(x - x.max(axis=1, keepdims=True))
 
-and use only the primitives listed in ``PRIMITIVES``. On the CPU that module is NumPy itself; a
-CUDA backend is a module that implements the same names on Numba device arrays.
+The contract a backend keeps is NumPy's surface, in two listed parts:
 
-Adding a backend: write ``backend/<device>.py`` exposing every name in ``PRIMITIVES`` with NumPy's
-signature and semantics (broadcasting included), register it in ``_MODULES`` below, and make
-``device_of`` recognise its arrays. The dense kernels in ``minidense.kernels`` dispatch on their
-own. ``backend/cuda.py`` is the worked example: a ``CudaArray`` type plus the functions, on our
-kernels.
+- the functions named in ``PRIMITIVES``, with NumPy's signatures, broadcasting and dtype rules
+  (``tests/test_architecture.py`` checks that the ops call no other);
+- the array methods and operators the ops use (arithmetic, comparisons, indexing, ``astype``,
+  ``reshape``, ``transpose``, ``sum``/``max``/``min``/``mean``/``argmax``, ``copy``), which the
+  CUDA backend installs on ``CudaArray`` from one table (``cuda/methods.py``).
+
+On the CPU the module is NumPy itself (plus ``add_at``); on the GPU it is ``backend/cuda/``, on our
+own kernels. Adding a backend: a package ``backend/<device>/`` with every name in ``PRIMITIVES``,
+an array type with those methods, an entry in ``_MODULES`` below, and ``device_of`` recognising
+its arrays. The dense kernels in ``minidense.kernels`` dispatch on their own.
 """
 
 import numpy as np
