@@ -39,6 +39,7 @@ from .coco import (
     AREA_RANGES,
     IOU_THRESHOLDS,
     MAX_DETS,
+    COCOEvaluator,
     _accumulate,
     _as_numpy,
     _flatten,
@@ -150,13 +151,7 @@ class KeypointEvaluator:
     """
 
     def __init__(self, num_classes: int | None = None, sigmas=SHAPE_SIGMAS):
-        if num_classes is not None and (
-            not isinstance(num_classes, numbers.Integral)
-            or isinstance(num_classes, bool)
-            or num_classes < 1
-        ):
-            raise ValueError(f"num_classes: expected a positive int or None, got {num_classes!r}")
-        self.num_classes = None if num_classes is None else int(num_classes)
+        self.num_classes = COCOEvaluator(num_classes).num_classes  # checked as box AP checks it
         self.sigmas = _check_sigmas(sigmas)
         self.reset()
 
