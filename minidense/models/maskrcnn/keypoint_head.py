@@ -9,7 +9,13 @@ convolutions are good at.
 
 Here m = 56, as in the paper: 14×14 pooled features → the mask head's layout (3×3 convs, a 2×
 transposed conv to 28×28, a 1×1 conv to K maps) → 2× bilinear upsampling to 56×56. No new
-kernel: conv, transposed conv, interpolate and cross_entropy are the library's.
+kernel: RoIAlign, conv, transposed conv, interpolate and cross_entropy are the library's.
+
+The paper's keypoint head pools from FPN, whose finest levels serve small objects. Our backbone
+gives one coarse map (stride 16 or 32), on which a 30-pixel shape spans two cells: too coarse to
+place a corner. So the branch pools the backbone's stride-4 stage too (``keypoint_fine_stride``)
+and concatenates both: detail from the fine map, context from the coarse one (in the notebook's
+setting keypoint AP rose from 2.7 to 24.9 with it).
 
 Keypoint RoIs are the boxes scaled by ``keypoint_box_scale`` about their centres: the shapes'
 keypoints lie on their outlines, at or just beyond the tight box around the visible pixels
