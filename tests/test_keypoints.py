@@ -212,3 +212,25 @@ def test_without_keypoints_the_model_is_unchanged():
         MaskRCNN(num_keypoints=-1)
     with pytest.raises(ValueError, match="keypoint_box_scale"):
         MaskRCNN(num_keypoints=4, keypoint_box_scale=0.5)
+
+
+def test_cli_passes_keypoints_and_dataset_and_prints_keypoint_ap(monkeypatch, capsys, tmp_path):
+    import minidense.experiments.maskrcnn as mr
+    from minidense.__main__ import main
+    from minidense.metrics import KEYPOINT_STAT_NAMES
+
+    seen = {}
+
+    def train(*args, **kwargs):
+        seen.update(kwargs)
+        stats = {"AP": 0.5, "AP50": 0.75}
+        return {"bbox": stats, "segm": stats, "keypoints": dict.fromkeys(KEYPOINT_STAT_NAMES, 0.25),
+                "seconds": 1.0, "history": []}  # fmt: skip
+
+    monkeypatch.setattr(mr, "train_maskrcnn", train)
+    out = str(tmp_path / "run")
+    assert main(["train-maskrcnn", "--keypoints", "--dataset", "panoptic", "--out", out]) == 0
+    assert seen["keypoints"] is True and seen["dataset"] == "panoptic"
+    printed = capsys.readouterr().out
+    assert "keypoints" in printed and "25.0" in printed and "ARm" in printed
+    assert main(["train-maskrcnn", "--out", out]) == 0 and seen["keypoints"] is False
