@@ -116,7 +116,9 @@ def flip_keypoints(keypoints, size, axis=-1) -> np.ndarray:
     """Mirror ``keypoints (G, K, 3)`` about the image's vertical centre line (``axis=-1``, a
     left-right flip of an image ``size`` pixels wide: x → size − x) or horizontal one
     (``axis=-2``: y → size − y), and put each object's labelled keypoints (v > 0) back in the
-    clockwise-from-the-top order: a mirror turns clockwise into counter-clockwise."""
+    clockwise-from-the-top order: a mirror turns clockwise into counter-clockwise. The rule places
+    an object's keypoints by where they all are, so every keypoint an object has must be
+    labelled (the shapes' are: hidden ones are v = 1); empty slots (v = 0) stay last."""
     try:
         kp = np.array(keypoints, dtype=np.float32, copy=True)
     except (TypeError, ValueError):

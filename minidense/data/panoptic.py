@@ -158,7 +158,7 @@ class ShapesStuff(_ShapesBase):
     num_classes = len(STUFF_CLASS_NAMES)
     class_names = STUFF_CLASS_NAMES
 
-    def __init__(self, n, image_size=64, seed=0, min_shapes=1, max_shapes=4,
+    def __init__(self, n, image_size=128, seed=0, min_shapes=1, max_shapes=4,
                  size_range=(0.1, 0.25), noise=0.03):  # fmt: skip
         super().__init__(n, image_size, seed, min_shapes, max_shapes, size_range, noise)
 
