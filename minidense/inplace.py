@@ -239,7 +239,8 @@ class Mutation:
         src = src.to(self.device)
         if src.dtype != self.dtype:
             src = src.astype(self.dtype)
-        return self._inplace("copy_", lambda old: Expand.apply(src, old.shape))
+        # ``src`` is an operand: when it requires grad, the write is recorded (gradients reach it)
+        return self._inplace("copy_", lambda old: Expand.apply(src, old.shape), src)
 
     def __setitem__(self, index, value):
         """``t[index] = value`` for basic indices (ints, slices, None, ...): ``t[index].copy_``."""

@@ -1,0 +1,75 @@
+"""In-place edge cases found by comparing minidense with PyTorch on cases the first tests did not
+use: a tensor that requires grad written into one that does not, ``**=``, an integer tensor
+clamped to a float bound, and ops that save only what their backward reads (so that changing a
+tensor they do not need is no error, as in PyTorch).
+"""
+
+import numpy as np
+import pytest
+
+import minidense as md
+from minidense import nn
+
+DEVICES = ["cpu", "cuda"]
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+# ------------------------------------------------------------ writing a grad into a plain tensor
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_item_assignment_of_a_tensor_that_requires_grad_is_recorded(device):
+    """``out[i] = f(w)`` into a plain tensor: ``out`` joins the graph, the gradient reaches w."""
+    w_np = rand(3)
+    w = md.tensor(w_np, requires_grad=True)
+    out = md.zeros(2, 3, dtype=np.float64).to(device)
+    out[0] = w.to(device) * 2
+    out[1] = w.to(device) * w.to(device)
+    assert out.requires_grad and not out.is_leaf
+    (out * out).sum().backward()
+    # d/dw [(2w)² + (w²)²] = 8w + 4w³
+    np.testing.assert_allclose(w.grad.numpy(), 8 * w_np + 4 * w_np**3, rtol=1e-12)
+
+
+def test_copy_and_fill_from_a_tensor_that_requires_grad_are_recorded():
+    w = md.tensor(rand(3), requires_grad=True)
+    s = md.tensor(1.5, dtype=np.float64, requires_grad=True)
+    x = md.zeros(2, 3, dtype=np.float64)
+    x.copy_(w)  # broadcast over the rows
+    y = md.zeros(4, dtype=np.float64)
+    y.fill_(s)
+    (x.sum() * 3 + (y * y).sum()).backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.full(3, 6.0))
+    assert s.grad.item() == pytest.approx(4 * 2 * 1.5)
+
+
+def test_copy_casts_and_keeps_the_gradient():
+    w = md.tensor(rand(3), requires_grad=True)  # float64 into float32: the cast is recorded
+    x = md.zeros(3)
+    x.copy_(w)
+    assert x.dtype == np.float32 and x.requires_grad
+    (x * 2).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.full(3, 2.0))
+
+
+def test_gradcheck_a_plain_tensor_filled_by_item_assignment():
+    def fn(w, v):
+        out = md.zeros(3, 4, dtype=np.float64)
+        out[::2, 1:3] = w  # stepped slice, broadcast
+        out.T[-1] = v * v  # through a transposed view, negative index
+        return out * out
+
+    assert md.gradcheck(fn, [md.tensor(rand(2), requires_grad=True),
+                             md.tensor(rand(3, seed=1), requires_grad=True)])  # fmt: skip
+
+
+def test_copy_from_a_tensor_that_requires_grad_into_a_parameter_is_refused():
+    p = nn.Parameter(np.zeros(3))
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        p.copy_(md.tensor(rand(3), requires_grad=True))
+    with md.no_grad():  # loading values into a parameter: the usual way
+        p.copy_(md.tensor(rand(3), requires_grad=True))
+    assert p.is_leaf
