@@ -195,6 +195,10 @@ class Mutation:
         """self /= other, in place (true division: an integer tensor refuses it)."""
         return self._binary_("div_", other, 1, operator.truediv, operator.itruediv)
 
+    def pow_(self, exponent):
+        """self **= exponent, in place (``**=`` too: without it Python would rebind the name)."""
+        return self._binary_("pow_", exponent, 1, operator.pow, operator.ipow)
+
     def __iadd__(self, other):
         return self.add_(other)
 
@@ -206,6 +210,9 @@ class Mutation:
 
     def __itruediv__(self, other):
         return self.div_(other)
+
+    def __ipow__(self, exponent):
+        return self.pow_(exponent)
 
     def clamp_(self, min=None, max=None):
         return self._inplace("clamp_", lambda old: old.clamp(min, max))

@@ -73,3 +73,45 @@ def test_copy_from_a_tensor_that_requires_grad_into_a_parameter_is_refused():
     with md.no_grad():  # loading values into a parameter: the usual way
         p.copy_(md.tensor(rand(3), requires_grad=True))
     assert p.is_leaf
+
+
+# ------------------------------------------------------------------------------------- **=
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_ipow_updates_in_place(device):
+    """Without ``__ipow__``, ``p **= 2`` would rebind ``p`` and leave the tensor unchanged."""
+    a = np.array([1.0, 2.0, -3.0])
+    t = md.tensor(a).to(device)
+    alias, version = t, t._version
+    t **= 2
+    assert t is alias and t._version == version + 1
+    np.testing.assert_array_equal(alias.numpy(), a**2)
+    t.pow_(md.tensor(np.array([0.5, 1.0, 0.0])).to(device))  # a tensor exponent
+    np.testing.assert_allclose(alias.numpy(), [1.0, 4.0, 1.0])
+    i = md.tensor(np.array([2, 3])).to(device)
+    i **= 3
+    assert i.dtype == np.int64 and i.numpy().tolist() == [8, 27]
+
+
+def test_ipow_follows_the_safety_rules():
+    p = nn.Parameter(np.array([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match=r"pow_: a leaf Variable that requires grad"):
+        p **= 2
+    with md.no_grad():
+        p **= 2
+    np.testing.assert_array_equal(p.numpy(), [1.0, 4.0])
+    i = md.tensor(np.array([4, 9]))
+    with pytest.raises(TypeError, match=r"pow_: result type float32 can't be cast"):
+        i **= 0.5  # as PyTorch: a float result does not fit an integer tensor
+
+
+def test_gradcheck_through_pow_on_a_non_leaf():
+    def fn(x, e):
+        y = x * x + 1  # positive, so a tensor exponent has a gradient
+        y **= 3
+        y.pow_(e)
+        return y
+
+    assert md.gradcheck(fn, [md.tensor(rand(2, 3), requires_grad=True),
+                             md.tensor(rand(3, seed=1) * 0.3, requires_grad=True)])  # fmt: skip
