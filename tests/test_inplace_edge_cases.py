@@ -115,3 +115,19 @@ def test_gradcheck_through_pow_on_a_non_leaf():
 
     assert md.gradcheck(fn, [md.tensor(rand(2, 3), requires_grad=True),
                              md.tensor(rand(3, seed=1) * 0.3, requires_grad=True)])  # fmt: skip
+
+
+# ------------------------------------------------------------- clamp: an integer meets a float
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_clamping_an_integer_tensor_to_a_float_bound_gives_floats(device):
+    """As PyTorch: the bound is not truncated (clamp(min=0.5) once gave 0 for -3)."""
+    t = md.tensor(np.array([-3, 0, 5])).to(device)
+    lo = t.clamp(min=0.5)
+    assert lo.dtype == np.float32 and lo.numpy().tolist() == [0.5, 0.5, 5.0]
+    assert t.clamp(-0.5, np.float32(2.5)).numpy().tolist() == [-0.5, 0.0, 2.5]
+    assert t.clamp(max=2).dtype == np.int64  # integer bounds keep integers
+    with pytest.raises(TypeError, match=r"clamp_: result type float32 can't be cast"):
+        t.clamp_(min=0.5)
+    assert t.numpy().tolist() == [-3, 0, 5]

@@ -235,6 +235,8 @@ def clamp(x, min=None, max=None):
         raise ValueError("clamp needs at least one of min and max")
     if min is not None and max is not None and min > max:
         raise ValueError(f"clamp: min must be <= max, got min={min}, max={max}")
+    if x.dtype.kind != "f" and any(isinstance(b, float | np.floating) for b in (min, max)):
+        x = x.astype(np.float32)  # an integer tensor meets a float bound: float32, as PyTorch
     return Clamp.apply(x, min, max)
 
 
