@@ -131,3 +131,58 @@ def test_clamping_an_integer_tensor_to_a_float_bound_gives_floats(device):
     with pytest.raises(TypeError, match=r"clamp_: result type float32 can't be cast"):
         t.clamp_(min=0.5)
     assert t.numpy().tolist() == [-3, 0, 5]
+
+
+# ------------------------------------------------- an op saves only what its backward reads
+
+
+@pytest.mark.parametrize(
+    "op",
+    [lambda u, c: u * c, lambda u, c: c * u, lambda u, c: u / c, lambda u, c: u @ c.T,
+     lambda u, c: c.T @ u, lambda u, c: u.reshape(-1) @ c.reshape(-1)],
+    ids=["mul", "rmul", "div", "matmul", "rmatmul", "dot"],
+)  # fmt: skip
+def test_changing_an_input_the_backward_does_not_read_is_no_error(op):
+    """u's gradient through u·c needs c, not u: changing u in place after the op is fine (as in
+    PyTorch), and the gradient is the one of the values the op saw."""
+    x = md.tensor(rand(3, 3), requires_grad=True)
+    c_np = rand(3, 3, seed=1) + 3.0
+    u = x * 1
+    y = op(u, md.tensor(c_np))
+    u.add_(100.0)
+    y.sum().backward()
+    xr = md.tensor(x.numpy(), requires_grad=True)
+    op(xr * 1, md.tensor(c_np)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xr.grad.numpy(), rtol=1e-12)
+
+
+def test_an_optimizer_step_on_a_weight_whose_value_the_backward_does_not_read():
+    """A first layer's weight: its gradient is g·x, so a step between forward and backward is
+    no error (PyTorch agrees); the weight of a deeper layer is read and the step is caught."""
+    w = nn.Parameter(rand(2, 3))
+    x = md.tensor(rand(4, 3, seed=1))
+    loss = (x @ w.T).sum()
+    with md.no_grad():
+        w -= 0.1
+    loss.backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.tile(x.numpy().sum(axis=0), (2, 1)))
+    h = md.tensor(rand(4, 3, seed=1), requires_grad=True)
+    loss = (h @ w.T).sum()
+    with md.no_grad():
+        w -= 0.1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_the_version_check_still_catches_a_value_the_backward_reads():
+    x = md.tensor(rand(3), requires_grad=True)
+    u = x * 1
+    y = u * x  # x's gradient reads u
+    u.mul_(2)
+    with pytest.raises(RuntimeError, match="input 0 of Mul, is at version 1"):
+        y.sum().backward()
+    v = x * 1
+    z = 1.0 / v  # Div: v's gradient reads v
+    v.add_(1)
+    with pytest.raises(RuntimeError, match="of Div, is at version 1"):
+        z.sum().backward()

@@ -52,7 +52,10 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         _check_broadcast("Mul", a, b)
-        ctx.save_for_backward(a, b)
+        # Only what the backward reads (a's gradient needs b, b's needs a), as PyTorch: changing a
+        # tensor in place that no gradient needs is then no error (a weight times a fixed input).
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
         return a * b
 
     @staticmethod
@@ -70,7 +73,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         _check_broadcast("Div", a, b)
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)  # as Mul: what's read
         return a / b
 
     @staticmethod
