@@ -1,5 +1,7 @@
 """Mask R-CNN (He et al., 2017), small: backbone → RPN → RoI heads (box + mask), one feature map."""
 
+import numpy as np
+
 from ... import nn
 from ...autograd import no_grad
 from ...tensor import default_generator
@@ -49,6 +51,11 @@ class MaskRCNN(nn.Module):
                     "MaskRCNN in training mode needs targets; call .eval() or predict()"
                 )
             return self.predict(images)
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise TypeError(
+                f"MaskRCNN: rng must be None or a numpy.random.Generator "
+                f"(np.random.default_rng(seed)), got {type(rng).__name__}"
+            )
         features, sizes = self._features(images)  # images first: an NHWC batch gets its hint
         if not sizes:
             raise ValueError("MaskRCNN: no images to train on (an empty batch)")
