@@ -1,14 +1,18 @@
 """In-place edge cases found by comparing minidense with PyTorch on cases the first tests did not
 use: a tensor that requires grad written into one that does not, ``**=``, an integer tensor
-clamped to a float bound, and ops that save only what their backward reads (so that changing a
-tensor they do not need is no error, as in PyTorch).
+clamped to a float bound, ops that save only what their backward reads (so that changing a
+tensor they do not need is no error, as in PyTorch), and copies (deepcopy, pickle) of tensors
+that have views.
 """
+
+import copy
+import pickle
 
 import numpy as np
 import pytest
 
 import minidense as md
-from minidense import nn
+from minidense import nn, optim
 
 DEVICES = ["cpu", "cuda"]
 
@@ -186,3 +190,36 @@ def test_the_version_check_still_catches_a_value_the_backward_reads():
     v.add_(1)
     with pytest.raises(RuntimeError, match="of Div, is at version 1"):
         z.sum().backward()
+
+
+# ---------------------------------------------------------- copies of tensors that have views
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_view_stays_a_view_of_the_copied_root(how):
+    """A view's family keeps weak references to the live views: a copy once kept the original's
+    (deepcopy: the copied view went stale after a write to the copied root) or failed (pickle)."""
+    copy_of = copy.deepcopy if how == "deepcopy" else lambda o: pickle.loads(pickle.dumps(o))
+    x = md.tensor(np.zeros((2, 3)))
+    v, t = x[0], x.T
+    x.add_(1)
+    x2, v2, t2 = copy_of((x, v, t))
+    x2.add_(1)
+    assert v2.numpy().tolist() == [2.0] * 3 and t2.numpy()[:, 0].tolist() == [2.0] * 3
+    v2.fill_(5.0)
+    assert x2.numpy()[0].tolist() == [5.0] * 3 and t2.numpy()[:, 0].tolist() == [5.0] * 3
+    assert x2._version == 3 and x._version == 1  # the count goes with the copy, not back
+    assert x.numpy().tolist() == [[1.0] * 3] * 2 and v.numpy().tolist() == [1.0] * 3
+
+
+def test_a_trained_model_pickles():
+    """Forward, backward and an optimizer step view the parameters; pickling worked before the
+    version counters came and must still."""
+    md.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    model(md.tensor(rand(2, 3).astype(np.float32))).sum().backward()
+    optim.SGD(model.parameters(), lr=0.1, momentum=0.9).step()
+    clone = pickle.loads(pickle.dumps(model))
+    for p, q in zip(model.parameters(), clone.parameters(), strict=True):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+        assert q._version == p._version
