@@ -7,6 +7,7 @@ that have views.
 
 import copy
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -77,6 +78,30 @@ def test_copy_from_a_tensor_that_requires_grad_into_a_parameter_is_refused():
     with md.no_grad():  # loading values into a parameter: the usual way
         p.copy_(md.tensor(rand(3), requires_grad=True))
     assert p.is_leaf
+
+
+# ------------------------------------------------------------- a number too big for integers
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    "dtype, value",
+    [(np.int32, 1e30), (np.int32, 2**31), (np.int64, float("nan")), (np.uint8, -1),
+     (np.uint8, 256), (np.int64, float("inf"))],
+)  # fmt: skip
+def test_a_number_that_does_not_fit_an_integer_tensor_is_refused(device, dtype, value):
+    """NumPy wraps it silently (t[0] = 1e30 on int32 gave -2**31); PyTorch refuses, so do we:
+    item assignment, fill_ and copy_ of a number."""
+    t = md.tensor(np.array([1, 2], dtype)).to(device)
+    for write in (lambda: t.__setitem__(0, value), lambda: t.fill_(value), lambda: t.copy_(value)):
+        with pytest.raises(
+            ValueError, match=re.escape(f"fill_: {value} does not fit the {t.dtype}")
+        ):
+            write()
+    assert t.numpy().tolist() == [1, 2] and t._version == 0
+    t[0] = 2.9  # in range: truncated, as PyTorch
+    t.fill_(np.iinfo(dtype).max)
+    assert t.numpy().tolist() == [np.iinfo(dtype).max] * 2
 
 
 # ------------------------------------------------------------------------------------- **=
