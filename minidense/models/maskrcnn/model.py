@@ -30,6 +30,11 @@ class MaskRCNN(nn.Module):
             config = MaskRCNNConfig(**overrides)
         elif overrides:
             raise TypeError("pass either a MaskRCNNConfig or keyword overrides, not both")
+        elif not isinstance(config, MaskRCNNConfig):
+            raise TypeError(
+                f"MaskRCNN: config must be a MaskRCNNConfig (or None, with keyword overrides), "
+                f"got {type(config).__name__}; for a dict d use MaskRCNN(**d)"
+            )
         self.cfg = config
         self.backbone = Backbone(config.in_channels, config.widths, config.stride, config.c5_blocks)
         self.rpn = RPN(config, self.backbone.out_channels)
