@@ -247,8 +247,8 @@ def where(condition, a, b):
     """Elementwise ``a`` where ``condition`` else ``b`` (``condition`` is a bool array or Tensor)."""
     cond = condition.data if isinstance(condition, Tensor) else condition
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else as_tensor(a)
-    a = like._operand(a)
-    b = like._operand(b)
+    # An integer side joins the float one's dtype, as for a + b (NumPy would give float64).
+    a, b = like._operand(a)._pair(like._operand(b))
     if getattr(cond, "dtype", None) is None or cond.dtype.kind != "b":
         raise TypeError(
             f"condition must be a bool array or tensor, got {getattr(cond, 'dtype', cond)}"
@@ -263,7 +263,7 @@ def _operands(fn, a, b):
         raise TypeError(
             f"{fn}: a or b must be a minidense Tensor, got {type(a).__name__} and {type(b).__name__}"
         )
-    a, b = like._operand(a), like._operand(b)
+    a, b = like._operand(a)._pair(like._operand(b))  # int meets float: the float's dtype
     checks.broadcast(fn, a=a.shape, b=b.shape)
     return a, b
 
