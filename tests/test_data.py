@@ -115,6 +115,10 @@ def test_shape_mask_geometry():
     assert abs(tri.sum() - 3 * np.sqrt(3) / 4 * 100) < 0.08 * 130
     with pytest.raises(ValueError, match="kind"):
         shape_mask(Shape("hexagon", 5, 5, 2), 10, 10)
+    # A shape that would draw nothing, or in a colour outside [0, 1], was accepted silently.
+    for kwargs in (dict(radius=-1), dict(radius=0), dict(color=(2.0, 0.0, 0.0))):
+        with pytest.raises(ValueError, match=r"Shape: radius must be > 0 and color 3 numbers"):
+            Shape(**{"kind": "circle", "cx": 5, "cy": 5, "radius": 2, **kwargs})
 
 
 def test_masks_to_boxes_exclusive_corners():
