@@ -10,6 +10,7 @@ from minidense.data import (
     ShapesInstances,
     ShapesSemantic,
     Subset,
+    default_collate,
     hflip,
     masks_to_boxes,
     random_split,
@@ -341,6 +342,13 @@ def test_loader_custom_collate_and_errors():
         DataLoader(42)
     with pytest.raises(TypeError, match="collate"):
         DataLoader(IndexDataset(5), collate=3)
+    # Samples of different shapes: named (NumPy's "all input arrays must have the same shape"
+    # named neither), with the collate that keeps them as lists, as Mask R-CNN takes them.
+    samples = [(np.zeros((3, 8, 8)), {"k": 1}), (np.zeros((3, 6, 8)), {"k": 2})]
+    with pytest.raises(ValueError, match=r"\(3, 8, 8\) \(sample 0\) and \(3, 6, 8\) \(sample 1\)"):
+        default_collate(samples)
+    images, targets = map(list, zip(*samples, strict=True))
+    assert [i.shape for i in images] == [(3, 8, 8), (3, 6, 8)] and len(targets) == 2
 
 
 def test_random_split_and_subset():
