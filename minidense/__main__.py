@@ -97,7 +97,7 @@ def _cmd_ablate(args):
 def _cmd_notebooks(args):
     from .course import write_instructor_edition, write_student_edition
 
-    if args.student:
+    if args.student is not None:  # --student "" is a mistake to name, not --instructor
         written = write_student_edition(args.student, args.source, args.force)
         print(f"the student edition of {len(written)} notebooks (answers removed, checks kept) "
               f"is in {args.student}/")  # fmt: skip

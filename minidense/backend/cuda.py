@@ -910,6 +910,9 @@ class CudaArray(_KernelArgBase):
     def __itruediv__(self, other):
         return _binary("divide", self, other, out=self)
 
+    def __ipow__(self, other):
+        return _binary("power", self, other, out=self)
+
 
 # ------------------------------------------------------------------------------------------------
 # Helpers behind the operators

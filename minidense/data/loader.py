@@ -104,7 +104,16 @@ def default_collate(samples: list):
 def _collate_field(values: list):
     if isinstance(values[0], dict):
         return list(values)
-    return np.stack([np.asarray(v) for v in values])
+    arrays = [np.asarray(v) for v in values]
+    for i, a in enumerate(arrays):
+        if a.shape != arrays[0].shape:  # NumPy's own message names neither sample
+            raise ValueError(
+                f"default_collate: samples must have one shape to be stacked, got "
+                f"{arrays[0].shape} (sample 0) and {a.shape} (sample {i}); for images of "
+                "different sizes (Mask R-CNN takes a list), pass collate=lambda samples: "
+                "tuple(map(list, zip(*samples)))"
+            )
+    return np.stack(arrays)
 
 
 class DataLoader:

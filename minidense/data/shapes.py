@@ -51,6 +51,11 @@ class Shape:
             raise TypeError(f"Shape: color must be 3 numbers (R, G, B) in [0, 1], got {color!r}")
         for c in color:
             _check_real("Shape: color", c)
+        if self.radius <= 0 or not all(0 <= c <= 1 for c in color):  # it would draw nothing, or
+            raise ValueError(  # a colour outside the image's range
+                f"Shape: radius must be > 0 and color 3 numbers in [0, 1], got radius="
+                f"{self.radius}, color={tuple(color)}"
+            )
 
     @property
     def label(self) -> int:

@@ -1,6 +1,8 @@
 """Mask R-CNN (He et al., 2017), small: backbone → RPN → RoI heads (box + mask, and keypoints
 when configured), one feature map."""
 
+import numpy as np
+
 from ... import nn
 from ...autograd import no_grad
 from ...tensor import default_generator
@@ -32,6 +34,11 @@ class MaskRCNN(nn.Module):
             config = MaskRCNNConfig(**overrides)
         elif overrides:
             raise TypeError("pass either a MaskRCNNConfig or keyword overrides, not both")
+        elif not isinstance(config, MaskRCNNConfig):
+            raise TypeError(
+                f"MaskRCNN: config must be a MaskRCNNConfig (or None, with keyword overrides), "
+                f"got {type(config).__name__}; for a dict d use MaskRCNN(**d)"
+            )
         self.cfg = config
         self.backbone = Backbone(config.in_channels, config.widths, config.stride, config.c5_blocks)
         self.rpn = RPN(config, self.backbone.out_channels)
@@ -62,6 +69,11 @@ class MaskRCNN(nn.Module):
                     "MaskRCNN in training mode needs targets; call .eval() or predict()"
                 )
             return self.predict(images)
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise TypeError(
+                f"MaskRCNN: rng must be None or a numpy.random.Generator "
+                f"(np.random.default_rng(seed)), got {type(rng).__name__}"
+            )
         features, sizes, fine = self._features(images)  # images first: an NHWC batch gets its hint
         if not sizes:
             raise ValueError("MaskRCNN: no images to train on (an empty batch)")
