@@ -265,5 +265,5 @@ def test_nbgrader_generates_and_autogrades_an_assignment(tmp_path):
 
 
 def test_notebook_paths_are_the_course():
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07", "08"]
     assert all(isinstance(p, Path) for p in NOTEBOOKS)
