@@ -27,7 +27,7 @@ def _course_index(paths):
     lines = [
         "# The course",
         "",
-        "Seven notebooks, each a lecture with exercises; take them in order.",
+        f"The {len(paths)} notebooks below are lectures with exercises; take them in order.",
         "",
     ]
     for path in paths:

@@ -79,8 +79,10 @@ def _cmd_train_maskrcnn(args):
     from .experiments.maskrcnn import print_results, train_maskrcnn
 
     r = train_maskrcnn(args.pooler, args.stride, args.mask_loss, epochs=args.epochs, out=args.out,
-                       resume=args.resume, seed=args.seed, preset_name=args.preset, lr=args.lr)  # fmt: skip
-    print_results(r, f"Mask R-CNN ({args.pooler}, stride {args.stride}, {args.mask_loss} masks)")
+                       resume=args.resume, seed=args.seed, preset_name=args.preset, lr=args.lr,
+                       keypoints=args.keypoints, dataset=args.dataset)  # fmt: skip
+    heads = f"{args.mask_loss} masks" + (", keypoints" if args.keypoints else "")
+    print_results(r, f"Mask R-CNN ({args.pooler}, stride {args.stride}, {heads})")
     print(f"trained in {r['seconds']:.0f} s; {_written(args.out)}")
 
 
@@ -95,7 +97,7 @@ def _cmd_ablate(args):
 def _cmd_notebooks(args):
     from .course import write_instructor_edition, write_student_edition
 
-    if args.student:
+    if args.student is not None:  # --student "" is a mistake to name, not --instructor
         written = write_student_edition(args.student, args.source, args.force)
         print(f"the student edition of {len(written)} notebooks (answers removed, checks kept) "
               f"is in {args.student}/")  # fmt: skip
@@ -154,7 +156,8 @@ def build_parser():
         "train-unet", allow_abbrev=False, help="train U-Net, SegNet or FCN on a procedural dataset"
     )
     tu.add_argument("--model", choices=("unet", "segnet", "fcn"), default="unet")
-    tu.add_argument("--dataset", choices=("shapes", "cells"), default="shapes")
+    tu.add_argument("--dataset", choices=("shapes", "cells", "stuff"), default="shapes",
+                    help="stuff: the panoptic scenes' stuff classes, with every thing as one class")  # fmt: skip
     tu.add_argument("--upsampling", choices=("bilinear", "transposed", "nearest"), default="bilinear",
                     help="U-Net decoder upsampling")  # fmt: skip
     tu.add_argument("--epochs", type=_non_negative, default=None,
@@ -173,6 +176,10 @@ def build_parser():
     tm.add_argument("--pooler", choices=("roipool", "roiwarp", "roialign"), default="roialign")
     tm.add_argument("--stride", type=int, choices=(16, 32), default=16)
     tm.add_argument("--mask-loss", choices=("sigmoid", "softmax"), default="sigmoid")
+    tm.add_argument("--keypoints", action="store_true",
+                    help="add a keypoint head and train it on the shapes' keypoints (keypoint AP)")  # fmt: skip
+    tm.add_argument("--dataset", choices=("shapes", "panoptic"), default="shapes",
+                    help="the shapes on a plain background, or on stuff (default: %(default)s)")  # fmt: skip
     tm.add_argument(
         "--preset",
         choices=("fast", "quick", "default", "ablation", "ablation-c4", "ablation-quick"),

@@ -116,6 +116,14 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+def _path(path):
+    """``path`` as a str, or a TypeError naming it (os.fspath's own message does not)."""
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
+
+
 def save_checkpoint(
     path,
     model_state: dict,
@@ -137,7 +145,7 @@ def save_checkpoint(
         extra: anything JSON-serialisable (config, metrics history, RNG seeds).
         compress: zip-deflate the arrays (smaller, slower).
     """
-    path = os.fspath(path)
+    path = _path(path)
     if not isinstance(model_state, dict):
         raise TypeError(f"model_state must be a dict of arrays, got {type(model_state).__name__}")
     if optimizer_state is not None and not isinstance(optimizer_state, dict):
@@ -237,7 +245,7 @@ def load_checkpoint(path) -> dict:
     "extra": ..., "format_version": int}``. Raises FileNotFoundError when ``path`` is missing and
     :class:`CheckpointError` when it is not a readable minidense checkpoint.
     """
-    path = os.fspath(path)
+    path = _path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint not found: {path!r}")
     if os.path.isdir(path):

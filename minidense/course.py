@@ -17,6 +17,7 @@ Nothing is overwritten unless asked (``force``): a student's answered notebook i
 """
 
 import re
+from os import PathLike
 from pathlib import Path
 
 import nbformat
@@ -108,7 +109,18 @@ def course_notebooks(source=None):
     return paths
 
 
+def _read(path):
+    """One notebook, or a ValueError naming its file (not JSON, or JSON that is no notebook)."""
+    try:
+        return nbformat.read(path, as_version=4)
+    except (ValueError, KeyError, AttributeError, nbformat.ValidationError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"--source: {str(path)!r} is not a Jupyter notebook ({first})") from None
+
+
 def _targets(dest, paths, layout):
+    if not isinstance(dest, str | PathLike) or not str(dest).strip():
+        raise ValueError(f"the output folder must be a folder's path, got {dest!r}")
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
         raise ValueError(f"the output folder {str(dest)!r} is a file, not a folder")
@@ -130,8 +142,9 @@ def write_student_edition(dest, source=None, force=False):
     paths = course_notebooks(source)
     targets = _targets(dest, paths, lambda p: p.name)
     _refuse_overwrite(targets, force)
-    for path, target in zip(paths, targets, strict=True):
-        nb = student_notebook(nbformat.read(path, as_version=4))
+    notebooks = [_read(p) for p in paths]  # all read first: a bad one leaves nothing half-written
+    for nb, target in zip(notebooks, targets, strict=True):
+        nb = student_notebook(nb)
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, target)
     return targets
@@ -144,9 +157,9 @@ def write_instructor_edition(dest, source=None, force=False):
     targets = _targets(dest, paths, lambda p: Path("source") / p.stem / p.name)
     config = Path(dest) / "nbgrader_config.py"
     _refuse_overwrite(targets + [config], force)
-    for path, target in zip(paths, targets, strict=True):
+    notebooks = [_read(p) for p in paths]
+    for nb, target in zip(notebooks, targets, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
-        nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:  # stored clean already; cleared again in case a run left outputs
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None

@@ -194,17 +194,11 @@ class Mutation:
         """self /= other, in place (true division: an integer tensor refuses it)."""
         return self._binary_("div_", other, 1, operator.truediv, operator.itruediv)
 
-    def __iadd__(self, other):
-        return self.add_(other)
+    def pow_(self, exponent):
+        """self **= exponent, in place (``**=`` too: without it Python would rebind the name)."""
+        return self._binary_("pow_", exponent, 1, operator.pow, operator.ipow)
 
-    def __isub__(self, other):
-        return self.sub_(other)
-
-    def __imul__(self, other):
-        return self.mul_(other)
-
-    def __itruediv__(self, other):
-        return self.div_(other)
+    __iadd__, __isub__, __imul__, __itruediv__, __ipow__ = add_, sub_, mul_, div_, pow_
 
     def clamp_(self, min=None, max=None):
         return self._inplace("clamp_", lambda old: old.clamp(min, max))
@@ -223,12 +217,14 @@ class Mutation:
             return self.copy_(value)
         if not isinstance(value, numbers.Real | np.bool_):
             raise TypeError(f"fill_: value must be a number, got {type(value).__name__}")
-        if self.dtype.kind in "biu" and not np.isfinite(value):
+        if self.dtype.kind in "biu" and not _fits(value, self.dtype):
             raise ValueError(f"fill_: {value} does not fit the {self.dtype} tensor")
         return self._inplace("fill_", lambda old: Fill.apply(old, value))
 
     def copy_(self, src):
         """The values of ``src`` (broadcast to this shape, cast to this dtype, from any device)."""
+        if isinstance(src, numbers.Real | np.bool_):
+            return self.fill_(src)  # t[i] = 1e30 on integers is refused there, not wrapped
         src = src if isinstance(src, Mutation) else _numeric(self, src, "copy_", "src")
         if not _broadcastable(src.shape, self.shape):
             raise ValueError(
@@ -238,7 +234,8 @@ class Mutation:
         src = src.to(self.device)
         if src.dtype != self.dtype:
             src = src.astype(self.dtype)
-        return self._inplace("copy_", lambda old: Expand.apply(src, old.shape))
+        # ``src`` is an operand: when it requires grad, the write is recorded (gradients reach it)
+        return self._inplace("copy_", lambda old: Expand.apply(src, old.shape), src)
 
     def __setitem__(self, index, value):
         """``t[index] = value`` for basic indices (ints, slices, None, ...): ``t[index].copy_``."""
@@ -349,6 +346,14 @@ def _numeric(t, value, name, arg):
         raise TypeError(
             f"{name}: {arg} must be a number, an array or a Tensor, got {type(value).__name__}"
         ) from None
+
+
+def _fits(value, dtype):
+    """Whether the number ``value`` fits the integer or bool ``dtype``: NumPy would wrap it
+    silently (1e30 into int32 is -2**31), PyTorch refuses."""
+    if not np.isfinite(value):
+        return False
+    return dtype.kind == "b" or np.iinfo(dtype).min <= value <= np.iinfo(dtype).max
 
 
 def _broadcastable(shape, target):

@@ -326,7 +326,13 @@ def clip_grad_norm_(params, max_norm):
             f"clip_grad_norm_: params must be a Tensor or an iterable of them, got "
             f"{type(params).__name__}"
         )
-    grads = [p.grad for p in params if isinstance(p, Tensor) and p.grad is not None]
+    params = list(params)
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):  # skipped silently, a gradient would go unclipped
+            raise TypeError(
+                f"clip_grad_norm_: params[{i}] must be a Tensor, got {type(p).__name__}"
+            )
+    grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
     total = math.sqrt(sum(float((g.data.astype(np.float64) ** 2).sum()) for g in grads))

@@ -45,6 +45,15 @@ class Family:
     def views(self):
         return [v for v in (r() for r in self._views) if v is not None]
 
+    # Weak references can be neither pickled nor deep-copied: the live views travel as they are,
+    # so a copied view stays a view of the copied root (written through it, refreshed from it).
+    def __getstate__(self):
+        return self.version, self.views(), self._added
+
+    def __setstate__(self, state):
+        self.version, views, self._added = state
+        self._views = [weakref.ref(v) for v in views]
+
 
 def family(t):
     """``t``'s version family, created on first need (most tensors are never viewed or saved)."""

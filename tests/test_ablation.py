@@ -198,6 +198,11 @@ def test_a_one_stride_model_option_keeps_the_other_strides_records(
         (dict(seeds=0), "seeds must be a positive integer"),
         (dict(strides=(8,)), r"strides must be a non-empty subset of \(16, 32\)"),
         (dict(strides=()), "strides must be a non-empty subset"),
+        # a repeated stride once ran each variant twice and reported it as two seeds
+        (
+            dict(strides=(16, 16)),
+            r"strides must be a non-empty subset of \(16, 32\), got \(16, 16\)",
+        ),
     ],
 )
 def test_bad_arguments_are_named(kwargs, match, tmp_path, fake_training):

@@ -525,6 +525,17 @@ case("autograd", "inplace-broadcast", "added a larger tensor in place",
      lambda t: md.zeros(3).add_(md.zeros(2, 3)), ValueError,
      r"add_: output with shape \(3,\) doesn't match the broadcast shape",
      "an in-place result keeps the tensor's shape: `t = t + other`")
+case("autograd", "inplace-mask", "set the elements a mask selects: `t[t > 0] = 0`",
+     lambda t: md.zeros(3).__setitem__(md.zeros(3) > 0, 0.0), TypeError,
+     r"tensor item assignment takes ints, slices, None and \.\.\., got .*F\.where",
+     "`t = F.where(t > 0, 0.0, t)` (PyTorch takes masks and index lists here; we do not)")
+case("autograd", "inplace-float-mix", "added a float64 tensor in place to a float32 one",
+     lambda t: md.zeros(3).add_(md.zeros(3, dtype=np.float64)), TypeError,
+     r"add_: mixed float dtypes \(the tensor is float32, other is float64\)",
+     "`t += other.float()` (PyTorch casts silently; we refuse, as out of place)")
+case("autograd", "inplace-int-overflow", "wrote a number too big for an integer tensor",
+     lambda t: md.tensor(np.array([1, 2], np.int32)).__setitem__(0, 1e30), ValueError,
+     r"fill_: 1e\+30 does not fit the int32 tensor", "a value in the dtype's range, or a wider dtype")
 case("autograd", "grad-ndarray", "assigned a NumPy array to `.grad`",
      lambda t: assign_grad(np.zeros((2, 3), np.float32)), TypeError,
      r"assigned grad expected to be a Tensor or None but got grad of type ndarray",

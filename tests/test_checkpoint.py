@@ -200,6 +200,11 @@ def test_missing_file_and_bad_directories(tmp_path):
         save_checkpoint(tmp_path / "no_dir" / "c.npz", {"w": np.zeros(1)})
     with pytest.raises(IsADirectoryError, match="is a directory"):
         save_checkpoint(tmp_path, {"w": np.zeros(1)})
+    for bad in (None, 3):  # os.fspath's own message does not say which argument
+        with pytest.raises(TypeError, match=r"path must be a str or os.PathLike, got"):
+            save_checkpoint(bad, {"w": np.zeros(1)})
+        with pytest.raises(TypeError, match=r"path must be a str or os.PathLike, got"):
+            load_checkpoint(bad)
 
 
 def test_unwritable_directory(tmp_path, monkeypatch):

@@ -117,6 +117,31 @@ def test_cli_writes_both_editions_and_never_overwrites_unasked(tmp_path, capsys)
         main(["notebooks", "--student", "a", "--instructor", "b"])
 
 
+@pytest.mark.parametrize("text", ["garbage", '{"nbformat": 4}', "[1, 2]"])
+@pytest.mark.parametrize("edition", ["--student", "--instructor"])
+def test_a_file_that_is_no_notebook_is_named_and_nothing_is_written(edition, text, tmp_path,
+                                                                    capsys):  # fmt: skip
+    """Not JSON, or JSON that is no notebook: one line naming the file (not nbformat's traceback
+    or a message without the file), before any notebook is written."""
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(NOTEBOOKS[0], source)
+    (source / "99_broken.ipynb").write_text(text)
+    out = tmp_path / "out"
+    assert main(["notebooks", edition, str(out), "--source", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert "99_broken.ipynb' is not a Jupyter notebook" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_an_empty_output_folder_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # an empty path must not mean the current folder either
+    for edition in ("--student", "--instructor"):
+        assert main(["notebooks", edition, ""]) == 2
+        assert "the output folder must be a folder's path, got ''" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------------------------
 # The student edition, executed unanswered (fast mode, as conftest.py sets for the kernels)
 # --------------------------------------------------------------------------------------------
@@ -240,5 +265,5 @@ def test_nbgrader_generates_and_autogrades_an_assignment(tmp_path):
 
 
 def test_notebook_paths_are_the_course():
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07", "08"]
     assert all(isinstance(p, Path) for p in NOTEBOOKS)

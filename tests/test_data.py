@@ -10,6 +10,7 @@ from minidense.data import (
     ShapesInstances,
     ShapesSemantic,
     Subset,
+    default_collate,
     hflip,
     masks_to_boxes,
     random_split,
@@ -115,6 +116,10 @@ def test_shape_mask_geometry():
     assert abs(tri.sum() - 3 * np.sqrt(3) / 4 * 100) < 0.08 * 130
     with pytest.raises(ValueError, match="kind"):
         shape_mask(Shape("hexagon", 5, 5, 2), 10, 10)
+    # A shape that would draw nothing, or in a colour outside [0, 1], was accepted silently.
+    for kwargs in (dict(radius=-1), dict(radius=0), dict(color=(2.0, 0.0, 0.0))):
+        with pytest.raises(ValueError, match=r"Shape: radius must be > 0 and color 3 numbers"):
+            Shape(**{"kind": "circle", "cx": 5, "cy": 5, "radius": 2, **kwargs})
 
 
 def test_masks_to_boxes_exclusive_corners():
@@ -337,6 +342,13 @@ def test_loader_custom_collate_and_errors():
         DataLoader(42)
     with pytest.raises(TypeError, match="collate"):
         DataLoader(IndexDataset(5), collate=3)
+    # Samples of different shapes: named (NumPy's "all input arrays must have the same shape"
+    # named neither), with the collate that keeps them as lists, as Mask R-CNN takes them.
+    samples = [(np.zeros((3, 8, 8)), {"k": 1}), (np.zeros((3, 6, 8)), {"k": 2})]
+    with pytest.raises(ValueError, match=r"\(3, 8, 8\) \(sample 0\) and \(3, 6, 8\) \(sample 1\)"):
+        default_collate(samples)
+    images, targets = map(list, zip(*samples, strict=True))
+    assert [i.shape for i in images] == [(3, 8, 8), (3, 6, 8)] and len(targets) == 2
 
 
 def test_random_split_and_subset():

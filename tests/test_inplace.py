@@ -212,7 +212,9 @@ def test_an_op_that_saved_nothing_does_not_mind():
 
 
 def test_an_optimizer_step_between_forward_and_backward_is_caught():
-    model = nn.Linear(3, 1)
+    # Two layers: the second weight is read by the backward (its input requires grad). A lone
+    # first layer's weight is not (its gradient is g·x), so there PyTorch and we raise nothing.
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
     opt = optim.SGD(model.parameters(), lr=0.1)
     loss = (model(md.tensor(rand(4, 3, dtype=np.float32))) ** 2).mean()
     for p in model.parameters():

@@ -18,10 +18,15 @@ import minidense.functional as F
 from minidense import data as D
 from minidense import metrics as M
 from minidense import nn, optim
+from minidense.data.keypoints import flip_keypoints
 from minidense.experiments.maskrcnn import evaluate_maskrcnn
+from minidense.experiments.panoptic import evaluate_panoptic, predict_panoptic
 from minidense.experiments.segmentation import evaluate
+from minidense.metrics.keypoints import oks
+from minidense.metrics.panoptic import format_pq_table
 from minidense.models import FCN, SegNet, UNet, receptive_field_of
 from minidense.models.maskrcnn import MaskRCNN, MaskRCNNConfig
+from minidense.models.panoptic import combine_panoptic
 from minidense.nn import init
 
 BAD = {
@@ -58,6 +63,15 @@ PRED = {"boxes": BOX, "scores": np.array([0.9]), "labels": np.array([1]),
 TARGET = {"boxes": BOX, "labels": np.array([1]), "masks": np.ones((1, 8, 8), bool)}
 SMALL_RCNN = dict(widths=(8, 16, 16, 16, 16), rpn_channels=16, box_fc=32, mask_channels=8,
                   mask_convs=1, mask_pool=7, mask_size=14)  # fmt: skip
+KP = np.array([[[4.0, 1, 2], [6, 4, 2], [4, 7, 1], [2, 4, 0]]])  # (1, 4, 3)
+KP_PRED = {"keypoints": KP[:, :, :2], "scores": np.array([0.9]), "labels": np.array([1])}
+KP_TARGET = {"keypoints": KP, "labels": np.array([1]), "boxes": np.array([[2.0, 1, 6, 7]])}
+PANOPTIC = {
+    "segments": np.array([[1, 1], [2, 2]]),
+    "ids": np.array([1, 2]),
+    "labels": np.array([1, 2]),
+}
+INSTANCES = {"masks": np.ones((1, 4, 4), bool), "scores": np.array([0.9]), "labels": np.array([1])}
 
 # name: (callable factory, args, kwargs); a factory so each call gets fresh objects.
 CALLS = {
@@ -127,6 +141,22 @@ CALLS = {
     "shape_mask": (lambda: D.shape_mask, (D.Shape("circle", 8.0, 8.0, 3.0), 16, 16), {}),
     "hflip": (lambda: D.hflip, (np.zeros((3, 4, 4)), np.zeros((4, 4), np.int64)), {}),
     "default_collate": (lambda: D.default_collate, ([(np.zeros(2), 1), (np.zeros(2), 2)],), {}),
+    "ShapesKeypoints": (lambda: D.ShapesKeypoints, (2,), {"image_size": 32, "noise": 0.03}),
+    "ShapesPanoptic": (lambda: D.ShapesPanoptic, (2,), {"image_size": 32, "min_visible_area": 20}),
+    "ShapesStuff": (lambda: D.ShapesStuff, (2,), {"image_size": 32, "size_range": (0.1, 0.25)}),
+    "flip_keypoints": (lambda: flip_keypoints, (KP, 8), {"axis": -1}),
+    "KeypointEvaluator": (lambda: M.KeypointEvaluator, (2,), {"sigmas": (0.05,) * 4}),
+    "keypoint_ap": (lambda: M.keypoint_ap, ([KP_PRED], [KP_TARGET]),
+                    {"sigmas": (0.05,) * 4, "num_classes": 2}),
+    "oks": (lambda: oks, (KP[:, :, :2], KP, [24.0], [[2.0, 1, 4, 6]], (0.05,) * 4), {}),
+    "format_keypoint_table": (lambda: M.format_keypoint_table, (dict.fromkeys(
+        M.KEYPOINT_STAT_NAMES, 0.5),), {}),
+    "PanopticQuality": (lambda: M.PanopticQuality, ((1,), (2,)), {}),
+    "format_pq_table": (lambda: format_pq_table, (M.PanopticQuality((1,), (2,)).summarize(),),
+                        {"names": {1: "thing"}}),
+    "combine_panoptic": (lambda: combine_panoptic, (INSTANCES, np.zeros((4, 4), int), [0, 2]),
+                         {"thing_categories": [0, 1], "score_thresh": 0.5, "overlap_thresh": 0.5,
+                          "stuff_area": 4}),
     "confusion_matrix": (lambda: M.confusion_matrix, (np.zeros(4, int), np.zeros(4, int), 3),
                          {"ignore_index": None}),
     "mean_iou": (lambda: M.mean_iou, (np.eye(3, dtype=np.int64),), {}),
@@ -149,6 +179,11 @@ CALLS = {
     "evaluate_maskrcnn": (lambda: evaluate_maskrcnn,
                           (MaskRCNN(**SMALL_RCNN), D.ShapesInstances(1, image_size=32)),
                           {"batch_size": 1}),
+    "predict_panoptic": (lambda: predict_panoptic, (MaskRCNN(**SMALL_RCNN), UNet(3, 4, depth=1, base=4),
+                                                    np.zeros((1, 3, 32, 32), np.float32)), {}),
+    "evaluate_panoptic": (lambda: evaluate_panoptic, (MaskRCNN(**SMALL_RCNN), UNet(3, 4, depth=1, base=4),
+                                                      D.ShapesPanoptic(1, image_size=32)),
+                          {"batch_size": 1, "shown": 1}),
 }  # fmt: skip
 
 # (call, argument, bad value) that are fine as they are: a string is a valid dataset of

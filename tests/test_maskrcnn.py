@@ -493,6 +493,8 @@ def test_config_validation():
         MaskRCNNConfig(stride=32, widths=(8, 8, 8, 8))
     with pytest.raises(TypeError, match="not both"):
         MaskRCNN(MaskRCNNConfig(), stride=32)
+    with pytest.raises(TypeError, match=r"config must be a MaskRCNNConfig .*got dict"):
+        MaskRCNN({"stride": 16})  # once an AttributeError ('dict' has no 'in_channels')
     cfg = MaskRCNNConfig(stride=32, pooler="roipool")
     assert cfg.num_stages == 5 and cfg.to_dict()["anchor_ratios"] == [0.5, 1.0, 2.0]
     assert MaskRCNN(cfg).backbone.stride == 32

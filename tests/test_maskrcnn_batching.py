@@ -144,3 +144,11 @@ def test_bad_image_lists_are_named():
     assert m.predict([]) == []
     with pytest.raises(ValueError, match=r"no images to train on"):
         m.train()([], [])
+
+
+@pytest.mark.parametrize("bad", [3, "seed", np.random.RandomState(0)])
+def test_a_malformed_rng_is_named(samples, bad):
+    """rng=3 once failed deep inside the samplers with an AttributeError."""
+    image, t = samples[0]
+    with pytest.raises(TypeError, match=r"MaskRCNN: rng must be None or a numpy.random.Generator"):
+        MaskRCNN(**SMALL)([image], [t], rng=bad)

@@ -140,5 +140,12 @@ def test_bad_inputs():
         mean_iou(np.zeros(2, int), np.zeros(2, int))
     with pytest.raises(ValueError, match="square confusion matrix"):
         iou_per_class(np.zeros((2, 3)))
+    # a confusion matrix holds counts: a negative or NaN entry once gave a plausible mIoU (0.2)
+    with pytest.raises(ValueError, match=r"cm \(cm_or_pred\) must hold counts .*got -1"):
+        mean_iou(-np.ones((3, 3)))
+    with pytest.raises(ValueError, match="must hold counts .*got nan"):
+        iou_per_class(np.full((2, 2), np.nan))
+    with pytest.raises(TypeError, match="cm .* must hold counts, got dtype <U1"):
+        mean_iou(np.array([["a", "b"], ["c", "d"]]))
     with pytest.raises(ValueError, match="class_names"):
         SegmentationMeter(3, class_names=["a"])

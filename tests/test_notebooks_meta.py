@@ -26,6 +26,7 @@ COURSE = [
     "05_roipool_vs_roialign",
     "06_mask_rcnn",
     "07_one_kernel_two_targets",
+    "08_keypoints_and_panoptic",
 ]
 
 

@@ -277,6 +277,9 @@ def test_clip_grad_norm_scales_to_max_norm():
     # Parameters without a gradient are ignored.
     q = nn.Parameter(np.zeros(2))
     assert optim.clip_grad_norm_([q], 1.0) == 0.0
+    # Anything else is named, not skipped (its gradient would go unclipped).
+    with pytest.raises(TypeError, match=r"clip_grad_norm_: params\[1\] must be a Tensor, got int"):
+        optim.clip_grad_norm_([q, 3], 1.0)
 
 
 @pytest.mark.parametrize("bad", [np.inf, np.nan])

@@ -429,6 +429,21 @@ def test_integer_tensors_promote_like_pytorch():
     np.testing.assert_allclose((i / 2).numpy(), [0.5, 1.0, 1.5])
 
 
+def test_joining_and_selecting_promote_like_arithmetic():
+    """cat, stack, where, maximum and minimum of an integer and a float32 tensor are float32, as
+    i + f is (NumPy's concatenate and where gave float64, which then refused to mix)."""
+    i, f, c = md.tensor([1, 2]), md.tensor([0.5, 2.5]), np.array([True, False])
+    for out in (md.F.cat([i, f]), md.F.cat([f, i]), md.F.stack([i, f]), md.F.where(c, i, f),
+                md.F.where(c, i, 2.5), md.F.maximum(i, f), md.F.minimum(i, 1.5)):  # fmt: skip
+        assert out.dtype == np.float32
+    np.testing.assert_array_equal(md.F.where(c, i, f).numpy(), [1.0, 2.5])
+    np.testing.assert_array_equal(md.F.maximum(i, f).numpy(), [1.0, 2.5])
+    assert md.F.cat([i, md.tensor(np.array([3], np.int32))]).dtype == np.int64
+    w = md.tensor([0.5, 2.5], requires_grad=True)
+    (md.F.cat([i, w]) * md.ones(4)).sum().backward()  # used to fail: float64 * float32
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 1.0])
+
+
 def test_astype_refuses_float16():
     with pytest.raises(TypeError, match="float16"):
         md.tensor([1.0]).astype(np.float16)

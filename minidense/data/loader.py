@@ -13,12 +13,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .keypoints import flip_keypoints
 from .shapes import _check_int
 
 
 def hflip(image: np.ndarray, target):
     """Mirror a sample left-right. ``image`` (C, H, W); ``target`` a label map (H, W) or an
-    instance dict whose ``masks`` (K, H, W) and ``boxes`` (K, 4) are flipped consistently:
+    instance dict whose ``masks`` (K, H, W), ``boxes`` (K, 4) and ``keypoints`` (K, P, 3), if any
+    (:func:`~minidense.data.keypoints.flip_keypoints`), are flipped consistently:
     a box ``(x1, y1, x2, y2)`` becomes ``(W - x2, y1, W - x1, y2)`` (exclusive x2, so a box
     around the last column 0..1 of a W = 8 image, (0, 0, 1, 1), maps to (7, 0, 8, 1)). An empty
     box ``(0, 0, 0, 0)`` (what :func:`masks_to_boxes` gives an empty mask) stays ``(0, 0, 0, 0)``."""
@@ -63,6 +65,8 @@ def _flip(image, target, axis):
             boxes[:, [lo, hi]] = size - boxes[:, [hi, lo]]
             boxes[empty] = 0
             out["boxes"] = boxes
+        if "keypoints" in target:  # mirrored, then put back in their clockwise order
+            out["keypoints"] = flip_keypoints(target["keypoints"], image.shape[axis], axis)
         return image, out
     if target is None:
         return image, None
@@ -100,7 +104,16 @@ def default_collate(samples: list):
 def _collate_field(values: list):
     if isinstance(values[0], dict):
         return list(values)
-    return np.stack([np.asarray(v) for v in values])
+    arrays = [np.asarray(v) for v in values]
+    for i, a in enumerate(arrays):
+        if a.shape != arrays[0].shape:  # NumPy's own message names neither sample
+            raise ValueError(
+                f"default_collate: samples must have one shape to be stacked, got "
+                f"{arrays[0].shape} (sample 0) and {a.shape} (sample {i}); for images of "
+                "different sizes (Mask R-CNN takes a list), pass collate=lambda samples: "
+                "tuple(map(list, zip(*samples)))"
+            )
+    return np.stack(arrays)
 
 
 class DataLoader:

@@ -51,6 +51,11 @@ class Shape:
             raise TypeError(f"Shape: color must be 3 numbers (R, G, B) in [0, 1], got {color!r}")
         for c in color:
             _check_real("Shape: color", c)
+        if self.radius <= 0 or not all(0 <= c <= 1 for c in color):  # it would draw nothing, or
+            raise ValueError(  # a colour outside the image's range
+                f"Shape: radius must be > 0 and color 3 numbers in [0, 1], got radius="
+                f"{self.radius}, color={tuple(color)}"
+            )
 
     @property
     def label(self) -> int:
@@ -261,15 +266,19 @@ class _ShapesBase:
     def __len__(self) -> int:
         return self.n
 
-    def _draw(self, index) -> tuple[np.ndarray, list[Shape], np.ndarray]:
+    def _index(self, index) -> int:
+        """``index`` checked, negative ones counted from the end."""
         if isinstance(index, bool) or not isinstance(index, numbers.Integral):
             raise TypeError(f"index must be an int, got {type(index).__name__}")
         i = int(index) + self.n if index < 0 else int(index)
         if not 0 <= i < self.n:
             raise IndexError(f"index {index} out of range for a dataset of length {self.n}")
+        return i
+
+    def _draw(self, index) -> tuple[np.ndarray, list[Shape], np.ndarray]:
         return draw_sample(
             self.seed,
-            i,
+            self._index(index),
             self.image_size,
             self.min_shapes,
             self.max_shapes,

@@ -81,7 +81,8 @@ def run_ablation(preset="quick", seeds=None, strides=(16, 32), out="runs/ablatio
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
     if isinstance(strides, str) or not isinstance(strides, tuple | list):
         raise TypeError(f"strides must be a tuple of 16 and/or 32, got {strides!r}")
-    if not strides or any(isinstance(s, bool) or s not in (16, 32) for s in strides):
+    bad = any(isinstance(s, bool) or s not in (16, 32) for s in strides)
+    if bad or not strides or len(set(strides)) < len(strides):  # a repeat: one seed counted twice
         raise ValueError(f"strides must be a non-empty subset of (16, 32), got {strides}")
     prepare_out_dir(out)
     run_dir = os.path.join(out, "runs")

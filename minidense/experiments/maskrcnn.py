@@ -1,4 +1,5 @@
-"""Train and evaluate the small Mask R-CNN: ``train-maskrcnn``, and the unit the ablation repeats."""
+"""Train and evaluate the small Mask R-CNN: ``train-maskrcnn`` (``--keypoints``: with a keypoint
+head), and the unit the ablation repeats."""
 
 import os
 import time
@@ -7,15 +8,18 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import optim
-from ..data import Cached, DataLoader, ShapesInstances
+from ..data import Cached, DataLoader, ShapesInstances, ShapesKeypoints, ShapesPanoptic
+from ..data.keypoints import NUM_KEYPOINTS
 from ..data.shapes import CLASS_NAMES
 from ..metrics.coco import COCOEvaluator, format_table
+from ..metrics.keypoints import KeypointEvaluator, format_keypoint_table
 from ..models.maskrcnn import MaskRCNN, MaskRCNNConfig
 from ..tensor import manual_seed
 from ..viz.detection import plot_detections
 from ..viz.segmentation import plot_curves
 from .training import (
     as_saved,
+    check_choice,
     check_evaluation,
     check_finite,
     check_flags,
@@ -67,12 +71,17 @@ def preset(name=None):
     return presets[name]
 
 
+DATASETS = ("shapes", "panoptic")  # the shapes on a plain background, or on stuff
+
+
 def evaluate_maskrcnn(model, dataset, batch_size=4):
-    """COCO box and mask AP of ``model`` on ``dataset``; returns (results, a few predictions)."""
+    """COCO box and mask AP of ``model`` on ``dataset`` (and keypoint AP for a model with a
+    keypoint head); returns (results, a few predictions)."""
     check_evaluation(model, dataset, batch_size, "evaluate_maskrcnn")
     if not isinstance(model, MaskRCNN):
         raise TypeError(f"evaluate_maskrcnn: model must be a MaskRCNN, got {type(model).__name__}")
     ev = COCOEvaluator(num_classes=dataset.num_classes, iou_type=("bbox", "segm"))
+    kev = KeypointEvaluator(dataset.num_classes) if model.keypoint_head is not None else None
     shown = []
     for start in range(0, len(dataset), batch_size):
         samples = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
@@ -80,21 +89,32 @@ def evaluate_maskrcnn(model, dataset, batch_size=4):
         preds = model.predict(images)
         for k, ((image, target), pred) in enumerate(zip(samples, preds, strict=True)):
             ev.add(start + k, pred, target)
+            if kev is not None:
+                kev.add(start + k, pred, target)
             if len(shown) < 4:
                 shown.append((image, target, pred))
-    return ev.summarize(), shown
+    results = ev.summarize()
+    if kev is not None:
+        results["keypoints"] = kev.summarize()
+    return results, shown
 
 
 def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=None, out=None,
                    resume=False, seed=0, preset_name=None, n_train=None, n_test=None,
                    image_size=None, batch_size=None, lr=None, progress=True, plots=True,
-                   bar=None):  # fmt: skip
+                   bar=None, keypoints=False, dataset="shapes"):  # fmt: skip
     """Train one Mask R-CNN variant on procedural shapes and evaluate it.
 
-    Returns {"bbox": {AP, AP50, ...}, "segm": {...}, "history": [...], "seconds": s, "model": m}.
-    ``bar``: an outer tqdm bar to advance instead of drawing one (the ablation's overall bar).
+    Returns {"bbox": {AP, AP50, ...}, "segm": {...}, "history": [...], "seconds": s, "model": m},
+    and "keypoints" (keypoint AP) with ``keypoints=True``, which adds a keypoint head and trains
+    it on the shapes' keypoints (:class:`~minidense.data.ShapesKeypoints`). ``dataset``: "shapes"
+    on a plain background, or "panoptic", the same shapes on stuff
+    (:class:`~minidense.data.ShapesPanoptic`). ``bar``: an outer tqdm bar to advance instead of
+    drawing one (the ablation's overall bar).
     """
-    check_flags("train_maskrcnn", resume=resume, progress=progress, plots=plots)
+    check_flags("train_maskrcnn", resume=resume, progress=progress, plots=plots,
+                keypoints=keypoints)  # fmt: skip
+    check_choice("train_maskrcnn", "dataset", dataset, DATASETS)
     p = preset(preset_name)
     n_train = size_or_default("n_train", n_train, p["n_train"])
     n_test = size_or_default("n_test", n_test, p["n_test"])
@@ -107,9 +127,12 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     data = p.get("data", {})
-    cfg = MaskRCNNConfig(stride=stride, pooler=pooler, mask_loss=mask_loss, **p.get("model", {}))
+    cfg = MaskRCNNConfig(stride=stride, pooler=pooler, mask_loss=mask_loss,
+                         num_keypoints=NUM_KEYPOINTS if keypoints else 0, **p.get("model", {}))  # fmt: skip
     config = dict(cfg.to_dict(), seed=seed, n_train=n_train, image_size=image_size,
                   batch_size=batch_size, lr=lr)  # fmt: skip
+    if dataset != "shapes":  # only when set, so earlier runs' checkpoints still resume
+        config["dataset"] = dataset
     if data:
         config["data"] = as_saved(data)
     # Checked before the folder is made and before training: a refused run leaves nothing.
@@ -119,8 +142,10 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
 
     manual_seed(seed)
     # Rendered once, not once an epoch (about 5% of a step at 128 px).
-    train_set = Cached(ShapesInstances(n_train, image_size=image_size, seed=seed, **data))
-    test_set = ShapesInstances(n_test, image_size=image_size, seed=seed + 10_000, **data)
+    shapes = ShapesKeypoints if keypoints else ShapesInstances
+    make = ShapesPanoptic if dataset == "panoptic" else shapes
+    train_set = Cached(make(n_train, image_size=image_size, seed=seed, **data))
+    test_set = make(n_test, image_size=image_size, seed=seed + 10_000, **data)
     model = MaskRCNN(cfg)
     loader = DataLoader(train_set, batch_size, shuffle=True, seed=seed, hflip=True)
     opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -182,3 +207,5 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
 def print_results(results, title="Mask R-CNN"):
     print(f"{title}: held-out COCO AP")
     print(format_table({k: results[k] for k in ("bbox", "segm") if k in results}))
+    if "keypoints" in results:
+        print(format_keypoint_table(results["keypoints"]))

@@ -7,7 +7,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import models, no_grad, optim, tensor
-from ..data import Cached, CellMembranes, DataLoader, ShapesSemantic
+from ..data import Cached, CellMembranes, DataLoader, ShapesSemantic, ShapesStuff
 from ..metrics import SegmentationMeter
 from ..ops.loss import cross_entropy
 from ..tensor import manual_seed
@@ -28,7 +28,7 @@ from .training import (
 )
 
 MODELS = ("unet", "segnet", "fcn")
-DATASETS = ("shapes", "cells")
+DATASETS = ("shapes", "cells", "stuff")  # stuff: the panoptic scenes' stuff, things as one
 
 
 def build_model(name, in_channels, num_classes, base=16, depth=3, upsampling="bilinear"):
@@ -46,6 +46,8 @@ def build_data(dataset, n_train, n_test, image_size, seed, **options):
         make = ShapesSemantic
     elif dataset == "cells":
         make = CellMembranes
+    elif dataset == "stuff":
+        make = ShapesStuff
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     # Disjoint seeds: the held-out images are never seen in training.

@@ -1,7 +1,9 @@
-"""Evaluation metrics: semantic segmentation (confusion matrix, IoU, mIoU, accuracies) and
-COCO-style box and mask AP (as pycocotools computes it)."""
+"""Evaluation metrics: semantic segmentation (confusion matrix, IoU, mIoU, accuracies),
+COCO-style box, mask and keypoint AP (as pycocotools computes them) and panoptic quality."""
 
 from .coco import COCOEvaluator, box_iou_xywh, coco_ap, format_table, mask_iou
+from .keypoints import KEYPOINT_STAT_NAMES, KeypointEvaluator, format_keypoint_table, keypoint_ap
+from .panoptic import PanopticQuality, format_pq_table
 from .segmentation import (
     SegmentationMeter,
     class_accuracy,
@@ -19,6 +21,12 @@ __all__ = [
     "format_table",
     "box_iou_xywh",
     "mask_iou",
+    "KEYPOINT_STAT_NAMES",
+    "KeypointEvaluator",
+    "format_keypoint_table",
+    "keypoint_ap",
+    "PanopticQuality",
+    "format_pq_table",
     "SegmentationMeter",
     "class_accuracy",
     "confusion_matrix",

@@ -94,6 +94,11 @@ def _cm_from(cm_or_pred, target, num_classes, ignore_index) -> np.ndarray:
                 f"cm (cm_or_pred) must be a square confusion matrix (K, K), got shape "
                 f"{cm.shape}; or pass pred, target and num_classes"
             )
+        if cm.dtype.kind not in "biuf":
+            raise TypeError(f"cm (cm_or_pred) must hold counts, got dtype {cm.dtype}")
+        bad = cm[~(np.isfinite(cm) & (cm >= 0))]
+        if bad.size:  # a negative or NaN "count" would give a plausible-looking score
+            raise ValueError(f"cm (cm_or_pred) must hold counts (finite, >= 0), got {bad[0]}")
         return cm
     if num_classes is None:
         raise ValueError("num_classes is required when passing pred and target")

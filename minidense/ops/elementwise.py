@@ -53,7 +53,10 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         _check_broadcast("Mul", a, b)
-        ctx.save_for_backward(a, b)
+        # Only what the backward reads (a's gradient needs b, b's needs a), as PyTorch: changing a
+        # tensor in place that no gradient needs is then no error (a weight times a fixed input).
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
         return a * b
 
     @staticmethod
@@ -71,7 +74,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         _check_broadcast("Div", a, b)
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)  # as Mul: what's read
         return a / b
 
     @staticmethod
@@ -208,6 +211,8 @@ def clamp(x, min=None, max=None):
         raise ValueError("clamp needs at least one of min and max")
     if min is not None and max is not None and min > max:
         raise ValueError(f"clamp: min must be <= max, got min={min}, max={max}")
+    if x.dtype.kind != "f" and any(isinstance(b, float | np.floating) for b in (min, max)):
+        x = x.astype(np.float32)  # an integer tensor meets a float bound: float32, as PyTorch
     return Clamp.apply(x, min, max)
 
 
@@ -215,8 +220,8 @@ def where(condition, a, b):
     """Elementwise ``a`` where ``condition`` else ``b`` (``condition`` is a bool array or Tensor)."""
     cond = condition.data if isinstance(condition, Tensor) else condition
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else as_tensor(a)
-    a = like._operand(a)
-    b = like._operand(b)
+    # An integer side joins the float one's dtype, as for a + b (NumPy would give float64).
+    a, b = like._operand(a)._pair(like._operand(b))
     if getattr(cond, "dtype", None) is None or cond.dtype.kind != "b":
         raise TypeError(
             f"condition must be a bool array or tensor, got {getattr(cond, 'dtype', cond)}"
@@ -231,7 +236,7 @@ def _operands(fn, a, b):
         raise TypeError(
             f"{fn}: a or b must be a minidense Tensor, got {type(a).__name__} and {type(b).__name__}"
         )
-    a, b = like._operand(a), like._operand(b)
+    a, b = like._operand(a)._pair(like._operand(b))  # int meets float: the float's dtype
     checks.broadcast(fn, a=a.shape, b=b.shape)
     return a, b
 

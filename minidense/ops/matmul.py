@@ -25,20 +25,26 @@ class MatMul(Function):
             raise ValueError(
                 f"matmul: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast"
             ) from None
-        ctx.save_for_backward(a, b)
+        # Only what the backward reads (A's gradient needs B, B's needs A), as PyTorch: a first
+        # layer's weight may then change between forward and backward.
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None,
+                              b if ctx.needs_input_grad[0] else None)  # fmt: skip
+        # Vectors as 1-row / 1-column matrices, so one formula covers every case.
+        ctx.shapes = (a.shape, (1,) + a.shape if a.ndim == 1 else a.shape,
+                      b.shape, b.shape + (1,) if b.ndim == 1 else b.shape)  # fmt: skip
         return array_module(a).matmul(a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        # Treat vectors as 1-row / 1-column matrices so one formula covers every case.
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-        g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
+        a_shape, a2_shape, b_shape, b2_shape = ctx.shapes
+        batch = np.broadcast_shapes(a2_shape[:-2], b2_shape[:-2])
+        g2 = g.reshape(batch + (a2_shape[-2], b2_shape[-1]))
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+            b2 = b[:, None] if b.ndim == 1 else b
+            ga = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2_shape).reshape(a_shape)
         if ctx.needs_input_grad[1]:
-            gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape)
+            a2 = a[None, :] if a.ndim == 1 else a
+            gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2_shape).reshape(b_shape)
         return ga, gb

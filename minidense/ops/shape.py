@@ -200,6 +200,9 @@ def concat(tensors, axis=0):
                 f"concat: tensor {i} has shape {t.shape}, which does not match tensor 0's "
                 f"{ref.shape} outside axis {axis}"
             )
+    floats = {t.dtype for t in tensors if t.dtype.kind == "f"}
+    if len(floats) == 1:  # integers join the float dtype, as in a + b (NumPy would give float64)
+        tensors = [t if t.dtype.kind == "f" else t.astype(*floats) for t in tensors]
     return Concat.apply(axis, *tensors)
 
 

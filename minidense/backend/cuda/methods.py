@@ -77,7 +77,7 @@ METHODS = {
     "__imul__": _in_place("multiply"),
     "__truediv__": _binary("divide"), "__rtruediv__": _reflected("divide"),
     "__itruediv__": _in_place("divide"),
-    "__pow__": _binary("power"), "__rpow__": _reflected("power"),
+    "__pow__": _binary("power"), "__rpow__": _reflected("power"), "__ipow__": _in_place("power"),
     "__neg__": lambda self: E.unary("negative", self), "__pos__": lambda self: self.copy(),
     "__abs__": lambda self: E.unary("absolute", self), "__invert__": _invert,
     "__matmul__": _matmul, "__rmatmul__": _rmatmul,

@@ -31,3 +31,12 @@ class Backbone(nn.Module):
 
     def forward(self, x):
         return self.stages(x)
+
+    def forward_with(self, x, stage):
+        """The output map, and on the way the output of stage ``stage`` (stride
+        ``2 ** (stage + 1)``): a finer map for a head that needs detail (the keypoint head)."""
+        kept = None
+        for k, s in enumerate(self.stages):
+            x = s(x)
+            kept = x if k == stage else kept
+        return x, kept

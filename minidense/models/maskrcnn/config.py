@@ -63,6 +63,20 @@ class MaskRCNNConfig:
     mask_convs: int = 4
     mask_size: int = 28  # = 2 × mask_pool (one 2× transposed conv)
 
+    # Keypoints (the paper's §5): a head beside the mask head predicts num_keypoints maps of
+    # 4 × keypoint_pool cells per RoI (keypoint_head.py); 0: no keypoint head.
+    num_keypoints: int = 0
+    keypoint_pool: int = 14
+    keypoint_channels: int = 32
+    keypoint_convs: int = 4
+    keypoint_batch_per_image: int = 8
+    # Keypoint RoIs are the boxes scaled by this about their centres, so that keypoints on an
+    # object's outline (at or just past its tight box) fall inside the map.
+    keypoint_box_scale: float = 1.25
+    # The paper's keypoint head pools from FPN, whose finest levels serve small objects; with one
+    # coarse map, the keypoint branch also pools the backbone's stage of this stride (0: none).
+    keypoint_fine_stride: int = 4
+
     # Inference
     score_thresh: float = 0.05
     nms_thresh: float = 0.5
@@ -111,8 +125,10 @@ class MaskRCNNConfig:
         counts = ("in_channels", "rpn_channels", "rpn_batch_per_image", "rpn_pre_nms_top_n_train",
                   "rpn_post_nms_top_n_train", "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test",
                   "box_batch_per_image", "mask_batch_per_image", "box_pool", "box_fc", "mask_pool", "mask_channels",
-                  "mask_size", "detections_per_image")  # fmt: skip
-        for name in counts + ("mask_convs", "c5_blocks", "sampling_ratio"):
+                  "mask_size", "detections_per_image", "keypoint_pool", "keypoint_channels",
+                  "keypoint_batch_per_image")  # fmt: skip
+        for name in counts + ("mask_convs", "c5_blocks", "sampling_ratio", "num_keypoints",
+                              "keypoint_convs"):  # fmt: skip
             v = getattr(self, name)
             low = 1 if name in counts else (-(2**31) if name == "sampling_ratio" else 0)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
@@ -138,6 +154,16 @@ class MaskRCNNConfig:
             if not ok:
                 raise ValueError(f"{name} must be a non-empty tuple of positive numbers, got {v!r}")
         real = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
+        if self.keypoint_fine_stride not in (0, 2, 4, 8) or isinstance(
+            self.keypoint_fine_stride, bool
+        ):
+            raise ValueError(
+                f"keypoint_fine_stride must be 0 (none), 2, 4 or 8, got {self.keypoint_fine_stride!r}"
+            )
+        if not (real(self.keypoint_box_scale) and 1 <= self.keypoint_box_scale <= 4):
+            raise ValueError(
+                f"keypoint_box_scale must be a number in [1, 4], got {self.keypoint_box_scale!r}"
+            )
         if not (
             real(self.rpn_min_size) and real(self.bbox_xform_clip)
             and self.rpn_min_size >= 0 and self.bbox_xform_clip > 0

@@ -9,13 +9,17 @@ from .matching import BELOW_LOW, BETWEEN, match, sample_balanced
 from .rpn import per_image_sizes
 
 
+def boxes_on(boxes, device):
+    """Per-image boxes, sampled on the host, on ``device``: where the features they pool are."""
+    return boxes if device == "cpu" else [Tensor(b).to(device) for b in boxes]
+
+
 def pool_features(features, boxes, output_size, cfg):
     """The ablation's switch: quantized max (RoIPool), quantized bilinear (RoIWarp) or exact
     bilinear (RoIAlign) pooling from ``features (N, C, H, W)`` of ``boxes``, one ``(K_i, 4)``
     array per image (as the RoI ops take them) -> ``(ΣK_i, C, size, size)``."""
     scale = 1.0 / cfg.stride
-    if features.device != "cpu":  # sampled on the host; pooled where the features are
-        boxes = [Tensor(b).to(features.device) for b in boxes]
+    boxes = boxes_on(boxes, features.device)
     if cfg.pooler == "roipool":
         return F.roi_pool(features, boxes, output_size, scale)
     if cfg.pooler == "roiwarp":
