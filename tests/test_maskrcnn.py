@@ -392,7 +392,7 @@ def test_mask_head_trains_on_at_most_mask_batch_per_image_foreground_rois(batch,
     model.roi_heads.mask_head.forward = lambda pooled: seen.append(len(pooled)) or real(pooled)
     rng = np.random.default_rng(0)
     proposals = [t["boxes"] for t in targets]  # the ground truth boxes: all foreground
-    features, _ = model._features(images)
+    features, _, _ = model._features(images)  # (features, image sizes, the finer map)
     model.roi_heads.losses(features, proposals, targets, rng)
     # Each image offers 2 × its objects as foreground (proposal copies + the ground truth).
     offered = sum(2 * len(t["boxes"]) for t in targets)
