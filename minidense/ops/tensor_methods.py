@@ -20,7 +20,7 @@ __all__ = ["TensorMath", "install"]
 
 
 class TensorMath:
-    """The methods, written as methods; ``install`` copies them onto ``Tensor``."""
+    """The methods; ``install`` copies them onto ``Tensor``."""
 
     # ----------------------------------------------------------------- conversion
     def astype(self, dtype):
