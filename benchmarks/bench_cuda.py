@@ -11,7 +11,7 @@ kernels, including the generic math of ``minidense.backend.cuda``), and PyTorch 
 torch is importable and sees one (roi_align and conv2d). Times are medians of warm runs, with the
 GPU synchronised before each clock read; the first (compiling) call is not counted.
 
-    PYTHONPATH=. /tmp/venv-torch/bin/python benchmarks/bench_cuda.py [--repeats 10] [--small]
+    python benchmarks/bench_cuda.py [--repeats 10] [--small]
 
 Without a CUDA GPU it says so and times the CPU column only (``--small`` shrinks every shape, e.g.
 to try the script itself under NUMBA_ENABLE_CUDASIM=1, where the CUDA column is the simulator's).

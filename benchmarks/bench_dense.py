@@ -12,7 +12,7 @@ neighbour on a shared machine slows them alike; the table shows the median and t
 The first call of each implementation is reported apart (for minidense it includes loading or
 compiling the Numba kernels; pass ``--cold`` to compile from scratch in a fresh cache).
 
-    PYTHONPATH=. /tmp/venv-torch/bin/python benchmarks/bench_dense.py [--repeats 15] [--cold]
+    python benchmarks/bench_dense.py [--repeats 15] [--cold]
         [--threads 2]   (Numba, OpenBLAS and PyTorch threads alike; 1 is steadier on a busy machine)
 """
 

@@ -5,7 +5,7 @@ stride 16, so spatial_scale = 1/16), 512 random RoIs, float32. Compile time (fir
 reported apart from the warm time (median of repeated calls). torchvision runs in the same
 process when it is importable, with the same thread count (``--threads``, default 2).
 
-    PYTHONPATH=. /tmp/venv-torch/bin/python benchmarks/bench_roi.py [--repeats 7] [--threads 2]
+    python benchmarks/bench_roi.py [--repeats 7] [--threads 2]
 """
 
 import argparse

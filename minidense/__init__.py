@@ -10,14 +10,10 @@ from . import (
     optim,
 )
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
-from .gradcheck import GradcheckError, gradcheck
-from .tensor import (
-    Tensor,
+from .creation import (
     arange,
     as_tensor,
-    default_generator,
     full,
-    manual_seed,
     ones,
     ones_like,
     rand,
@@ -26,6 +22,8 @@ from .tensor import (
     zeros,
     zeros_like,
 )
+from .gradcheck import GradcheckError, gradcheck
+from .tensor import Tensor, default_generator, manual_seed
 
 F = functional
 __version__ = "0.1.0"

@@ -121,6 +121,16 @@ def _resume_hint(args):
     return ": no epoch had completed, so there is no checkpoint yet; rerun the same command"
 
 
+def _run_arguments(command, out, what, func):
+    """--seed, --out and --resume: a training command's run folder, and how to go on after ^C."""
+    command.add_argument("--seed", type=_non_negative, default=0)
+    command.add_argument("--out", default=out, help=f"folder for {what}")
+    command.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint in --out"
+    )
+    command.set_defaults(func=func, on_interrupt=_resume_hint)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m minidense",
@@ -158,10 +168,7 @@ def build_parser():
                          "MINIDENSE_FAST=1; fcn needs a multiple of 32)")  # fmt: skip
     tu.add_argument("--lr", type=_positive_float, default=1e-2,
                     help="AdamW's peak learning rate (default: %(default)s)")  # fmt: skip
-    tu.add_argument("--seed", type=_non_negative, default=0)
-    tu.add_argument("--out", default="runs/unet", help="folder for checkpoint, curves and pictures")
-    tu.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    tu.set_defaults(func=_cmd_train_unet, on_interrupt=_resume_hint)
+    _run_arguments(tu, "runs/unet", "checkpoint, curves and pictures", _cmd_train_unet)
 
     tm = sub.add_parser(
         "train-maskrcnn", allow_abbrev=False, help="train the small Mask R-CNN on procedural shapes"
@@ -184,10 +191,7 @@ def build_parser():
     tm.add_argument("--epochs", type=_non_negative, default=None)
     tm.add_argument("--lr", type=_positive_float, default=None,
                     help="AdamW's peak learning rate (default: the preset's: 3e-3; 1e-3 for 'ablation')")  # fmt: skip
-    tm.add_argument("--seed", type=_non_negative, default=0)
-    tm.add_argument("--out", default="runs/maskrcnn", help="folder for checkpoint and pictures")
-    tm.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    tm.set_defaults(func=_cmd_train_maskrcnn, on_interrupt=_resume_hint)
+    _run_arguments(tm, "runs/maskrcnn", "checkpoint and pictures", _cmd_train_maskrcnn)
 
     ab = sub.add_parser(
         "ablate",

@@ -25,9 +25,12 @@ import threading
 import numpy as np
 
 from . import views
-from .backend import array_module, as_array, move
+from .backend import array_module, move
 
-__all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "backward"]
+__all__ = [
+    "Function", "Context", "Variable", "no_grad", "enable_grad", "is_grad_enabled", "backward",
+    "unbroadcast",
+]  # fmt: skip
 
 _state = threading.local()
 
@@ -126,6 +129,17 @@ _FREED_MESSAGE = (
 )
 
 
+class Variable:
+    """What the engine sees of a tensor: ``data`` (a raw array), ``requires_grad``, the
+    ``Context`` that produced it (``_ctx``; None for a leaf) and its output index (``_out_index``),
+    ``_accumulate_grad(g)``, and ``_wrap(array)``, which makes one around an op's output.
+
+    ``minidense.Tensor`` is the Variable of this package. It is defined in tensor.py, above this
+    module, because a tensor's methods run ops and the ops are Functions: so the engine tells
+    tensors apart by this base class, and wraps an op's outputs in the class of its inputs.
+    """
+
+
 class Function:
     """Base class of differentiable ops: subclass and write ``forward`` and ``backward``."""
 
@@ -144,17 +158,18 @@ class Function:
     @classmethod
     def apply(cls, *args):
         """Run forward on raw arrays, wrap the outputs as Tensors, record the graph."""
-        from .tensor import Tensor
-
-        tensors = tuple(a if isinstance(a, Tensor) else None for a in args)
+        tensors = tuple(a if isinstance(a, Variable) else None for a in args)
+        kind = next((type(t) for t in tensors if t is not None), None)
+        if kind is None:
+            raise TypeError(f"{cls.__name__}.apply needs at least one Tensor argument")
         _check_inputs(cls, tensors)
         needs = tuple(t is not None and t.requires_grad for t in tensors)
         track = is_grad_enabled() and any(needs)
         ctx = Context(cls, tensors, needs)
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        raw = [a.data if t is not None else a for a, t in zip(args, tensors, strict=True)]
         out = cls.forward(ctx, *raw)
         outs = out if isinstance(out, tuple) else (out,)
-        results = tuple(Tensor._wrap(o) for o in outs)
+        results = tuple(kind._wrap(o) for o in outs)
         if track:
             ctx.outputs_meta = tuple((o.shape, o.dtype) for o in outs)
             for i, t in enumerate(results):
@@ -227,8 +242,6 @@ def _topological_order(root_ctx):
 
 def backward(root, grad=None, retain_graph=False):
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
-    from .tensor import Tensor
-
     if not isinstance(retain_graph, bool | np.bool_):
         raise TypeError(f"backward: retain_graph must be True or False, got {retain_graph!r}")
     if not root.requires_grad:
@@ -244,14 +257,14 @@ def backward(root, grad=None, retain_graph=False):
             )
         grad = array_module(root.data).ones(root.shape, dtype=root.dtype)
     else:
-        if not isinstance(grad, Tensor):
+        if not isinstance(grad, Variable):
             try:
                 grad = np.asarray(grad, dtype=root.dtype)
             except (TypeError, ValueError):
                 raise TypeError(
                     f"grad must be a Tensor or an array of numbers, got {type(grad).__name__}"
                 ) from None
-        if isinstance(grad, Tensor):
+        if isinstance(grad, Variable):
             grad = grad.data
             if grad.dtype != root.dtype:  # as an array gradient is: root.grad keeps root's dtype
                 grad = grad.astype(root.dtype)
@@ -287,7 +300,7 @@ def backward(root, grad=None, retain_graph=False):
         ):
             if t is None or g is None or not needs:
                 continue
-            g = unbroadcast(as_array(g), t.shape)  # raw device arrays from kernels: CudaArrays
+            g = unbroadcast(g, t.shape)
             if g.dtype != t.dtype:
                 g = g.astype(t.dtype)
             parent, k = edge

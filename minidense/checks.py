@@ -11,7 +11,10 @@ import numpy as np
 
 from .tensor import Tensor
 
-__all__ = ["tensor", "same_dtype", "number", "integer", "flag", "int_tuple", "choice", "broadcast"]
+__all__ = [
+    "tensor", "same_dtype", "number", "integer", "flag", "int_tuple", "pair", "choice",
+    "broadcast", "spatial_scale", "sampling_ratio", "float_array", "box_corners",
+]  # fmt: skip
 
 
 def tensor(x, fn, name="input", *, floating=False, ndim=None, layout=""):
@@ -28,6 +31,17 @@ def tensor(x, fn, name="input", *, floating=False, ndim=None, layout=""):
             f"{fn}: {name} must be {ndim}-D{' ' + layout if layout else ''}, got shape {x.shape}"
         )
     return x
+
+
+def float_array(a, fn, name, ndim=4):
+    """The raw array of an op's argument (as its Function's forward sees it) must be float32 or
+    float64 with ``ndim`` dimensions."""
+    if np.dtype(a.dtype) not in (np.float32, np.float64):
+        raise TypeError(f"{fn}: {name} must be float32 or float64, got {a.dtype}")
+    if len(a.shape) != ndim:
+        layout = {4: " (N, C, H, W)", 1: " (C,)"}.get(ndim, "")
+        raise ValueError(f"{fn}: {name} must be {ndim}-D{layout}, got shape {tuple(a.shape)}")
+    return a
 
 
 def same_dtype(x, ref, fn, name, ref_name="input"):
@@ -90,6 +104,26 @@ def int_tuple(v, fn, name):
     return tuple(int(p) for p in parts)
 
 
+def pair(value, fn, name, minimum=0):
+    """``value`` as a pair of ints ``(h, w)``; an int means both (a kernel size, a stride...)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
+        out = (int(value), int(value))
+    elif (
+        isinstance(value, tuple | list)
+        and len(value) == 2
+        and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool | np.bool_) for v in value
+        )
+    ):
+        out = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(out) < minimum:
+        what = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{fn}: {name} must be {what}, got {value!r}")
+    return out
+
+
 def flag(v, fn, name):
     """True or False (a string such as 'no' would silently mean True)."""
     if not isinstance(v, bool | np.bool_):
@@ -104,3 +138,34 @@ def choice(v, options, fn, name):
         prefix = f"{fn}: " if fn else ""
         raise ValueError(f"{prefix}{name} must be one of {tuple(options)}, got {v!r}")
     return v
+
+
+def spatial_scale(v, fn):
+    """A RoI op's ``spatial_scale`` (feature cells per image pixel): a positive finite number."""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool | np.bool_):
+        raise TypeError(f"{fn}: spatial_scale must be a number, got {v!r}")
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{fn}: spatial_scale must be positive and finite, got {v}")
+    return float(v)
+
+
+def sampling_ratio(v, fn):
+    """A RoI op's ``sampling_ratio``: an int, samples per bin and axis (<= 0: adaptive)."""
+    if not isinstance(v, numbers.Integral) or isinstance(v, bool | np.bool_):
+        raise TypeError(f"{fn}: sampling_ratio must be an int (<= 0 means adaptive), got {v!r}")
+    return int(v)
+
+
+def box_corners(rows, fn, name="boxes", columns=""):
+    """``rows`` whose last four numbers are corners ``(x1, y1, x2, y2)``, or a ValueError naming
+    the first row with x2 < x1 or y2 < y1 (its columns spelled out by ``columns``): a box with
+    x2 < x1 has a negative area, a meaningless IoU and, pooled, no cells."""
+    bad = (rows[:, -2] < rows[:, -4]) | (rows[:, -1] < rows[:, -3])
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{fn}: {name} row {k} is {columns}{rows[k].tolist()}, expected x2 >= x1 and "
+            "y2 >= y1; boxes are corners (x1, y1, x2, y2), so convert (x, y, w, h) boxes with "
+            "x2 = x + w, y2 = y + h"
+        )
+    return rows

@@ -22,8 +22,7 @@ import numpy as np
 
 from . import views
 from .autograd import Function, is_grad_enabled, no_grad
-from .backend import array_module, as_array
-from .kernels._targets import is_device_array
+from .backend import array_module, as_array, is_device_array
 
 __all__ = ["Mutation", "Clone", "ViewAssign"]
 

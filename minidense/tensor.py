@@ -1,4 +1,5 @@
-"""``Tensor``: an array with a device, a dtype and, optionally, a gradient.
+"""``Tensor``: an array with a device, a dtype and, optionally, a gradient; and the seedable
+random generator that ``randn``, ``rand`` (``creation.py``) and the initialisers draw from.
 
 Floating tensors are float32 by default (float64 for gradient checks); integer tensors hold labels
 and indices and never require grad. Operators record the graph through ``minidense.ops``.
@@ -10,39 +11,34 @@ from . import autograd, views
 from .backend import array_module, as_array, device_of, on_device_of
 from .inplace import Mutation
 
-__all__ = [
-    "Tensor",
-    "tensor",
-    "as_tensor",
-    "zeros",
-    "ones",
-    "full",
-    "arange",
-    "zeros_like",
-    "ones_like",
-    "randn",
-    "rand",
-    "manual_seed",
-    "default_generator",
-]
+__all__ = ["Tensor", "manual_seed", "default_generator", "to_array", "as_dtype", "check_dtype"]
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _ALLOWED_KINDS = "biuf"  # bool, signed, unsigned, float
 
 
-def _to_array(data, dtype=None, name="data"):
+def as_dtype(dtype):
+    """``dtype`` as a NumPy dtype, or a TypeError naming the argument."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a NumPy dtype or its name, got {dtype!r}") from None
+
+
+def check_dtype(dtype):
+    """``dtype`` if tensors may hold it: float32, float64, an integer type or bool."""
+    if dtype.kind not in _ALLOWED_KINDS or dtype == np.float16:
+        raise TypeError(f"dtype must be float32, float64, an integer type or bool, got {dtype}")
+    return dtype
+
+
+def to_array(data, dtype=None, name="data"):
     """Convert user data to an array we accept, or raise a TypeError that says what was wrong."""
     if isinstance(data, Tensor):
         data = data.data
     if hasattr(data, "copy_to_host") and not isinstance(data, np.ndarray):
         arr = as_array(data)  # a device array: it stays on the device
         if dtype is not None:
-            dtype = _dtype(dtype)
-            if dtype.kind not in _ALLOWED_KINDS or dtype == np.float16:
-                raise TypeError(
-                    f"dtype must be float32, float64, an integer type or bool, got {dtype}"
-                )
-            arr = arr.astype(dtype, copy=False)
+            arr = arr.astype(check_dtype(as_dtype(dtype)), copy=False)
         return arr
     try:
         arr = np.asarray(data)
@@ -54,10 +50,7 @@ def _to_array(data, dtype=None, name="data"):
             f"from {type(data).__name__}"
         )
     if dtype is not None:
-        dtype = _dtype(dtype)
-        if dtype.kind not in _ALLOWED_KINDS or dtype == np.float16:
-            raise TypeError(f"dtype must be float32, float64, an integer type or bool, got {dtype}")
-        return arr.astype(dtype, copy=False)
+        return arr.astype(check_dtype(as_dtype(dtype)), copy=False)
     if arr.dtype == np.float16:
         raise TypeError(
             f"{name} is float16, which minidense does not compute in; convert it with "
@@ -69,17 +62,26 @@ def _to_array(data, dtype=None, name="data"):
     return arr
 
 
-class Tensor(Mutation):
+def _comparison(ufunc):
+    """The comparison operator that runs ``ufunc`` (``"less"``, ...): a bool tensor, no graph."""
+    return lambda self, other: self._compare(other, ufunc)
+
+
+class Tensor(autograd.Variable, Mutation):
     """An n-dimensional array that can record the operations applied to it.
 
-    ``data`` is the raw array (``np.ndarray`` on "cpu"), ``grad`` a Tensor filled by ``backward()``.
-    In-place ops, ``.data`` and ``.grad`` assignment: ``minidense.inplace``.
+    ``data`` is the raw array (``np.ndarray`` on "cpu", ``CudaArray`` on "cuda"), ``grad`` a
+    Tensor filled by ``backward()``. Here: the array's attributes, conversion, comparisons and the
+    graph bookkeeping. In-place ops, ``.data`` and ``.grad`` assignment: ``minidense.inplace``
+    (mixed in). The math methods (operators, ``sum``, ``reshape``, ``exp``, ``relu``, ``astype``,
+    ``to``...) run ops, which import this class, so ``minidense.ops`` installs them
+    (``ops/tensor_methods.py``).
     """
 
     __array_ufunc__ = None  # make ndarray (op) Tensor defer to Tensor's reflected operators
 
     def __init__(self, data, requires_grad=False, dtype=None):
-        self._data = _to_array(data, dtype)
+        self._data = to_array(data, dtype)
         self._grad = None
         self._ctx = None  # the autograd Context that produced this tensor (None for leaves)
         self._out_index = 0
@@ -94,8 +96,6 @@ class Tensor(Mutation):
         """Wrap a raw array produced by an op (no validation, no copy)."""
         if isinstance(array, np.generic | float | int | bool):
             array = np.asarray(array)  # NumPy reductions return scalars; keep 0-d arrays
-        elif not isinstance(array, np.ndarray):
-            array = as_array(array)  # raw device arrays from kernels become CudaArrays
         t = cls.__new__(cls)
         t._data, t._grad, t._ctx, t._out_index, t.requires_grad = array, None, None, 0, False
         return t
@@ -212,14 +212,6 @@ class Tensor(Mutation):
     def tolist(self):
         return self.numpy().tolist()
 
-    def astype(self, dtype):
-        from .ops import shape as S
-
-        dtype = _dtype(dtype)
-        if dtype == np.float16 or dtype.kind not in _ALLOWED_KINDS:
-            raise TypeError(f"dtype must be float32, float64, an integer type or bool, got {dtype}")
-        return S.Cast.apply(self, dtype)
-
     def float(self):
         return self.astype(np.float32)
 
@@ -228,11 +220,6 @@ class Tensor(Mutation):
 
     def long(self):
         return self.astype(np.int64)
-
-    def to(self, device):
-        from .ops import shape as S
-
-        return S.to_device(self, device)
 
     def cpu(self):
         return self.to("cpu")
@@ -248,9 +235,9 @@ class Tensor(Mutation):
         if self.dtype.kind == "f":
             # Cast straight from the user's value: through the float32 default, a Python float
             # would be rounded before a float64 tensor sees it (x * 0.1 ≠ x * 0.1 in float64).
-            arr = _to_array(other, dtype=self.dtype, name="operand")
+            arr = to_array(other, dtype=self.dtype, name="operand")
         else:
-            arr = _to_array(other, name="operand")
+            arr = to_array(other, name="operand")
             if arr.dtype.kind == "f":
                 arr = arr.astype(np.float32)
         return Tensor._wrap(on_device_of(arr, self.data))  # numbers join the tensor's device
@@ -266,16 +253,6 @@ class Tensor(Mutation):
             b = Tensor._wrap(b.data.astype(a.dtype))
         return a, b
 
-    def __add__(self, other):
-        from .ops import elementwise as E
-
-        return E.Add.apply(*self._pair(other))
-
-    def __radd__(self, other):
-        from .ops import elementwise as E
-
-        return E.Add.apply(*self._pair(other, reflected=True))
-
     def __sub__(self, other):
         a, b = self._pair(other)
         return a + (-b)
@@ -284,65 +261,10 @@ class Tensor(Mutation):
         a, b = self._pair(other, reflected=True)
         return a + (-b)
 
-    def __mul__(self, other):
-        from .ops import elementwise as E
-
-        return E.Mul.apply(*self._pair(other))
-
-    def __rmul__(self, other):
-        from .ops import elementwise as E
-
-        return E.Mul.apply(*self._pair(other, reflected=True))
-
-    def __truediv__(self, other):
-        from .ops import elementwise as E
-
-        a, b = self._pair(other)
-        if a.dtype.kind != "f":  # true division of integers gives floats: float32 by default
-            a, b = a.astype(np.float32), b.astype(np.float32)
-        return E.Div.apply(a, b)
-
     def __rtruediv__(self, other):
         a, b = self._pair(other, reflected=True)
         return a / b
 
-    def __pow__(self, exponent):
-        from .ops import elementwise as E
-
-        if isinstance(exponent, int | float | np.integer | np.floating):
-            if self.dtype.kind != "f":  # integers stay integers for integer powers, as PyTorch
-                if float(exponent).is_integer() and exponent >= 0:
-                    return Tensor._wrap(self.data ** int(exponent))
-                return self.astype(np.float32) ** exponent
-            return E.PowScalar.apply(self, float(exponent))
-        return E.Pow.apply(*self._pair(exponent))
-
-    def __rpow__(self, base):
-        from .ops import elementwise as E
-
-        return E.Pow.apply(*self._pair(base, reflected=True))
-
-    def __matmul__(self, other):
-        from .ops import matmul as M
-
-        return M.MatMul.apply(*self._pair(other))  # int @ float32 is float32, as for a * b
-
-    def __rmatmul__(self, other):
-        from .ops import matmul as M
-
-        return M.MatMul.apply(*self._pair(other, reflected=True))
-
-    def __neg__(self):
-        from .ops import elementwise as E
-
-        return E.Neg.apply(self)
-
-    def __getitem__(self, index):
-        from .ops import shape as S
-
-        return S.getitem(self, index)
-
-    # Comparisons give bool tensors and record no graph.
     def _compare(self, other, name):
         other = self._operand(other)
         try:
@@ -353,23 +275,9 @@ class Tensor(Mutation):
             ) from None
         return Tensor._wrap(getattr(array_module(self.data), name)(self.data, other.data))
 
-    def __lt__(self, other):
-        return self._compare(other, "less")
-
-    def __le__(self, other):
-        return self._compare(other, "less_equal")
-
-    def __gt__(self, other):
-        return self._compare(other, "greater")
-
-    def __ge__(self, other):
-        return self._compare(other, "greater_equal")
-
-    def __eq__(self, other):
-        return self._compare(other, "equal")
-
-    def __ne__(self, other):
-        return self._compare(other, "not_equal")
+    __lt__, __le__ = _comparison("less"), _comparison("less_equal")
+    __gt__, __ge__ = _comparison("greater"), _comparison("greater_equal")
+    __eq__, __ne__ = _comparison("equal"), _comparison("not_equal")
 
     __hash__ = object.__hash__  # tensors are used as dict keys (optimizer state) by identity
 
@@ -382,26 +290,6 @@ class Tensor(Mutation):
         return bool(self.item())
 
     # ----------------------------------------------------------------- methods
-    def sum(self, axis=None, keepdims=False):
-        from .ops import reduce as R
-
-        return R.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        from .ops import reduce as R
-
-        return R.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        from .ops import reduce as R
-
-        return R.max(self, axis, keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        from .ops import reduce as R
-
-        return R.min(self, axis, keepdims)
-
     def argmax(self, axis=None):
         if axis is not None and not (
             isinstance(axis, int | np.integer) and not isinstance(axis, bool)
@@ -418,94 +306,12 @@ class Tensor(Mutation):
     def all(self):
         return bool(np.all(self.numpy()))
 
-    def reshape(self, *shape):
-        from .ops import shape as S
-
-        return S.reshape(self, shape[0] if len(shape) == 1 else shape)
-
-    view = reshape
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        from .ops import shape as S
-
-        return S.flatten(self, start_dim, end_dim)
-
-    def permute(self, *axes):
-        from .ops import shape as S
-
-        return S.permute(self, axes[0] if len(axes) == 1 else axes)
-
-    def transpose(self, dim0=-2, dim1=-1):
-        from .ops import shape as S
-
-        return S.transpose(self, dim0, dim1)
-
     @property
     def T(self):
         return self.permute(tuple(range(self.ndim))[::-1])
 
-    def unsqueeze(self, dim):
-        from .ops import shape as S
 
-        return S.unsqueeze(self, dim)
-
-    def squeeze(self, dim=None):
-        from .ops import shape as S
-
-        return S.squeeze(self, dim)
-
-    def exp(self):
-        from .ops import elementwise as E
-
-        return E.exp(self)
-
-    def log(self):
-        from .ops import elementwise as E
-
-        return E.log(self)
-
-    def sqrt(self):
-        from .ops import elementwise as E
-
-        return E.sqrt(self)
-
-    def abs(self):
-        from .ops import elementwise as E
-
-        return E.abs(self)
-
-    def clamp(self, min=None, max=None):
-        from .ops import elementwise as E
-
-        return E.clamp(self, min, max)
-
-    def relu(self):
-        from .ops import activation as A
-
-        return A.relu(self)
-
-    def sigmoid(self):
-        from .ops import activation as A
-
-        return A.sigmoid(self)
-
-    def tanh(self):
-        from .ops import activation as A
-
-        return A.tanh(self)
-
-    def softmax(self, axis=-1):
-        from .ops import activation as A
-
-        return A.softmax(self, axis)
-
-    def log_softmax(self, axis=-1):
-        from .ops import activation as A
-
-        return A.log_softmax(self, axis)
-
-
-# --------------------------------------------------------------------- factories
+# --------------------------------------------------------------------- the random generator
 _generator = np.random.default_rng(0)
 
 
@@ -521,108 +327,3 @@ def manual_seed(seed):
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     _generator = np.random.default_rng(seed)
     return _generator
-
-
-def _shape_arg(shape):
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
-    for s in shape:
-        if not isinstance(s, int | np.integer) or s < 0:
-            raise ValueError(f"shape must be non-negative integers, got {shape}")
-    return tuple(int(s) for s in shape)
-
-
-def _dtype(dtype):
-    """``dtype`` as a NumPy dtype, or a TypeError naming the argument."""
-    try:
-        return np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be a NumPy dtype or its name, got {dtype!r}") from None
-
-
-def _float_dtype(dtype):
-    dtype = _dtype(np.float32 if dtype is None else dtype)
-    if dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    return dtype
-
-
-def tensor(data, dtype=None, requires_grad=False):
-    """A new leaf tensor holding a copy of ``data`` (number, nested list or array)."""
-    arr = _to_array(data, dtype).copy()
-    return Tensor(arr, requires_grad=requires_grad)
-
-
-def as_tensor(data, dtype=None):
-    """``data`` as a Tensor, without copying where possible (Tensors pass through)."""
-    if isinstance(data, Tensor) and (dtype is None or data.dtype == _dtype(dtype)):
-        return data
-    return Tensor(data, dtype=dtype)
-
-
-def zeros(*shape, dtype=None, requires_grad=False):
-    return Tensor(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad)
-
-
-def ones(*shape, dtype=None, requires_grad=False):
-    return Tensor(np.ones(_shape_arg(shape), _float_dtype(dtype)), requires_grad)
-
-
-def full(shape, value, dtype=None, requires_grad=False):
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"full: value must be a number, got {type(value).__name__} ({value!r})")
-    return Tensor(np.full(_shape_arg((shape,)), value, _float_dtype(dtype)), requires_grad)
-
-
-def _like(t, fn):
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{fn}: t must be a minidense Tensor, got {type(t).__name__}")
-    return t
-
-
-def zeros_like(t, requires_grad=False):
-    """Zeros of ``t``'s shape and dtype (on the CPU)."""
-    return Tensor(np.zeros(_like(t, "zeros_like").shape, t.dtype), requires_grad)
-
-
-def ones_like(t, requires_grad=False):
-    return Tensor(np.ones(_like(t, "ones_like").shape, t.dtype), requires_grad)
-
-
-def arange(*args, dtype=None):
-    """``arange(stop)``, ``arange(start, stop[, step])`` as NumPy's (float arguments: float32)."""
-    if not 1 <= len(args) <= 3 or not all(
-        isinstance(a, int | float | np.integer | np.floating) and not isinstance(a, bool)
-        for a in args
-    ):
-        raise TypeError(f"arange takes 1 to 3 numbers (start, stop, step), got {args!r}")
-    if len(args) == 3 and args[2] == 0:
-        raise ValueError("arange: step must not be zero")
-    data = np.arange(*args)
-    if dtype is None and data.dtype.kind == "f":
-        data = data.astype(np.float32)  # float arguments: the float32 default, as everywhere
-    return Tensor(data, dtype=dtype)
-
-
-def _rng(generator):
-    if generator is None:
-        return _generator
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError(
-            f"generator must be a numpy.random.Generator (np.random.default_rng(seed)), got "
-            f"{type(generator).__name__}"
-        )
-    return generator
-
-
-def randn(*shape, dtype=None, requires_grad=False, generator=None):
-    """Standard-normal samples from ``generator`` (default: the seedable global one)."""
-    rng = _rng(generator)
-    data = rng.standard_normal(_shape_arg(shape)).astype(_float_dtype(dtype))
-    return Tensor(data, requires_grad)
-
-
-def rand(*shape, dtype=None, requires_grad=False, generator=None):
-    """Uniform [0, 1) samples from ``generator`` (default: the seedable global one)."""
-    rng = _rng(generator)
-    data = rng.random(_shape_arg(shape)).astype(_float_dtype(dtype))
-    return Tensor(data, requires_grad)

@@ -17,11 +17,12 @@ import numba
 import numpy as np
 import pytest
 
-from minidense.backend import cuda as C
+from minidense import gpu
+from minidense.backend.cuda import elementwise, ufuncs
 from minidense.cudacheck import cache, inventory, record, refs
 from minidense.cudacheck import compile as nv
 from minidense.cudacheck.occupancy import occupancy
-from minidense.kernels import _targets, pool
+from minidense.kernels import max_pool
 from tests import cuda_kernels_refused as refused
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,16 +187,17 @@ def test_argument_types_round_trip_through_plain_data():
 
 
 def test_a_factory_kernel_is_found_again_from_its_plain_data_name():
-    kernel = C._kernel("map", "exp")  # made by a factory: a closure over the device function
+    # made by a factory: a closure over the device function
+    kernel = elementwise.kernel_for(elementwise._make_map, "exp")
     ref = json.loads(json.dumps(refs.describe_kernel(kernel.py_func)))
-    assert ref["closure"] == [{"name": "op", "module": "minidense.backend.cuda",
-                               "attr": "_DEVICE_FNS", "key": "'exp'"}]  # fmt: skip
-    assert refs.kernel_name(ref) == "backend.cuda:_make_map.map_kernel[op=exp]"
+    assert ref["closure"] == [{"name": "op", "module": "minidense.backend.cuda.ufuncs",
+                               "attr": "DEVICE_FNS", "key": "'exp'"}]  # fmt: skip
+    assert refs.kernel_name(ref) == "backend.cuda.elementwise:_make_map.map_kernel[op=exp]"
     found = refs.resolve_kernel(ref)
     assert found.__code__ is kernel.py_func.__code__
-    assert found.__closure__[0].cell_contents is C._DEVICE_FNS["exp"]
-    top = refs.describe_kernel(pool.max_pool2d_forward_cuda.py_func)
-    assert refs.resolve_kernel(top) is pool.max_pool2d_forward_cuda.py_func
+    assert found.__closure__[0].cell_contents is ufuncs.DEVICE_FNS["exp"]
+    top = refs.describe_kernel(max_pool.max_pool2d_forward_cuda.py_func)
+    assert refs.resolve_kernel(top) is max_pool.max_pool2d_forward_cuda.py_func
     with pytest.raises(refs.RefError, match="source changed"):
         refs.resolve_kernel(dict(top, line=top["line"] + 1))
 
@@ -230,22 +232,22 @@ class Holder:
     found = inventory._decorated_kernels(ast.parse(source))
     assert set(found) == {"top", "with_signature", "factory.<locals>.made", "Holder.method"}
     defined = inventory.defined_kernels()
-    assert ("minidense.backend.cuda", "_make_map.<locals>.map_kernel") in defined
+    assert ("minidense.backend.cuda.elementwise", "_make_map.<locals>.map_kernel") in defined
     assert all(m.startswith("minidense.") for m, _ in defined)
 
 
 @needs_simulator
 def test_recording_keeps_each_kernel_and_argument_types_once_with_the_gpu_block():
-    config = _targets.launch(1000)
-    assert tuple(config) == (2, 16) and config.gpu_threads == 128  # the simulator's, the GPU's
+    config = gpu.launch(1000)
+    assert tuple(config) == (2, 4) and config.gpu_threads == 128  # the simulator's, the GPU's
     with record.recording() as launches:
         for dtype in (np.float32, np.float32, np.float64):
-            pool.device_zeros((2, 3), dtype)
+            gpu.zeros((2, 3), dtype)
         refused.calls_a_python_function[1, 1](np.zeros(1, np.float32))  # not minidense's: skipped
     got = [(refs.kernel_name(r["kernel"]), [refs.show_type(a) for a in r["args"]], r["gpu_threads"])
            for r in launches]  # fmt: skip
-    assert got == [("kernels.pool:_fill_zero_cuda", ["f32[1d]"], 128),
-                   ("kernels.pool:_fill_zero_cuda", ["f64[1d]"], 128)]  # fmt: skip
+    assert got == [("gpu.layout:fill_kernel", ["f32[1d]", "float32"], 128),
+                   ("gpu.layout:fill_kernel", ["f64[1d]", "float64"], 128)]  # fmt: skip
 
 
 def test_the_result_cache_keeps_package_results_but_not_failures(tmp_path, monkeypatch):

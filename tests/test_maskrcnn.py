@@ -305,10 +305,10 @@ def _head_inputs(seed):
     rng = np.random.default_rng(seed)
     feats = md.tensor((rng.permutation(32) + rng.uniform(0.1, 0.9, 32)).reshape(1, 2, 4, 4) / 32,
                       requires_grad=True)  # fmt: skip
-    rois = np.array([[0, 3.3, 5.1, 40.7, 50.2], [0, 20.5, 10.2, 60.1, 33.3]])  # stride 16 → 4×4
+    boxes = [np.array([[3.3, 5.1, 40.7, 50.2], [20.5, 10.2, 60.1, 33.3]])]  # stride 16 → 4×4
     labels = np.array([1, 2])
     target = (rng.uniform(size=(2, 8, 8)) > 0.5).astype(np.float64)
-    return feats, rois, labels, target
+    return feats, boxes, labels, target
 
 
 @pytest.mark.parametrize("pooler", ["roipool", "roiwarp", "roialign"])
@@ -392,7 +392,7 @@ def test_mask_head_trains_on_at_most_mask_batch_per_image_foreground_rois(batch,
     model.roi_heads.mask_head.forward = lambda pooled: seen.append(len(pooled)) or real(pooled)
     rng = np.random.default_rng(0)
     proposals = [t["boxes"] for t in targets]  # the ground truth boxes: all foreground
-    features, _ = model._features(images)
+    features, _, _ = model._features(images)  # (features, image sizes, the finer map)
     model.roi_heads.losses(features, proposals, targets, rng)
     # Each image offers 2 × its objects as foreground (proposal copies + the ground truth).
     offered = sum(2 * len(t["boxes"]) for t in targets)

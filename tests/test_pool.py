@@ -6,10 +6,12 @@ import sys
 import numba
 import numpy as np
 import pytest
-from numba import cuda
 
 import minidense
-from minidense.kernels import pool as K
+from minidense import gpu
+from minidense.kernels import avg_pool as KA
+from minidense.kernels import max_pool as KM
+from minidense.kernels import unpool as KU
 from minidense.ops.pool import avg_pool2d, max_pool2d, max_unpool2d
 from minidense.tensor import Tensor
 from tests.reference_dense import avg_pool2d_ref, max_pool2d_ref, max_unpool2d_ref
@@ -85,10 +87,10 @@ def test_padding_is_minus_infinity():
 def test_nan_and_infinities():
     """NaN propagates (PyTorch keeps the last NaN's index); +inf next to -inf is no NaN."""
     x = np.array([[[[1, np.nan, 3, np.nan, np.inf, 2], [0, 0, 5, 0, -np.inf, 7]]]])
-    out, idx = K.max_pool2d_forward(x, 2)
+    out, idx = KM.max_pool2d_forward(x, 2)
     assert np.isnan(out[0, 0, 0, :2]).all() and out[0, 0, 0, 2] == np.inf
     np.testing.assert_array_equal(idx[0, 0, 0], [1, 3, 4])
-    out, idx = K.max_pool2d_forward(np.full((1, 1, 2, 2), -np.inf), 2)
+    out, idx = KM.max_pool2d_forward(np.full((1, 1, 2, 2), -np.inf), 2)
     assert out[0, 0, 0, 0] == -np.inf and idx[0, 0, 0, 0] == 0
 
 
@@ -120,7 +122,7 @@ def test_avg_pool2d_matches_reference(case, count_include_pad, kind):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_max_unpool2d_matches_reference(H, W, k, s, p, output_size, dtype):
     x = distinct((2, 3, H, W)).astype(dtype)
-    pooled, idx = K.max_pool2d_forward(x, k, s, p)
+    pooled, idx = KM.max_pool2d_forward(x, k, s, p)
     out = max_unpool2d(Tensor(pooled), Tensor(idx), k, s, p, output_size)
     default = tuple((pooled.shape[2 + a] - 1) * s - 2 * p + k for a in range(2))
     hw = (H, W) if output_size is not None else default
@@ -151,8 +153,8 @@ def test_max_pool2d_backward_overlapping_windows_sum():
     x = np.zeros((1, 1, 4, 4))
     x[0, 0, 1, 2] = 5.0
     go = np.arange(1.0, 5.0).reshape(1, 1, 2, 2)
-    _, idx = K.max_pool2d_forward(x, 3, 1)
-    gx = K.max_pool2d_backward(go, idx, x.shape)
+    _, idx = KM.max_pool2d_forward(x, 3, 1)
+    gx = KM.max_pool2d_backward(go, idx, x.shape)
     assert gx[0, 0, 1, 2] == go.sum() and gx.sum() == go.sum()
 
 
@@ -167,7 +169,7 @@ def test_avg_pool2d_gradcheck(seed, count_include_pad):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_max_unpool2d_gradcheck(seed):
-    pooled, idx = K.max_pool2d_forward(distinct((1, 2, 5, 5), seed), 2, 2)
+    pooled, idx = KM.max_pool2d_forward(distinct((1, 2, 5, 5), seed), 2, 2)
     x = minidense.tensor(np.random.default_rng(seed).standard_normal(pooled.shape),
                          requires_grad=True)  # fmt: skip
     assert minidense.gradcheck(lambda x: max_unpool2d(x, Tensor(idx), 2, 2, 0, (5, 5)), [x])
@@ -188,14 +190,14 @@ TWIN_TOL = {np.float32: dict(rtol=1e-6, atol=1e-6), np.float64: dict(rtol=1e-12,
 def test_max_pool2d_cuda_matches_cpu(fast_simulator, dtype):
     x = ties((1, 2, 5, 6), dtype=dtype)
     args = (3, 2, 1, 1, True)
-    D = cuda.to_device
-    out, idx = K.max_pool2d_forward(x, *args)
-    out_d, idx_d = K.max_pool2d_forward(D(layout(x, "strided").base)[..., ::2], *args)
+    D = gpu.to_device
+    out, idx = KM.max_pool2d_forward(x, *args)
+    out_d, idx_d = KM.max_pool2d_forward(D(layout(x, "strided").base)[..., ::2], *args)
     np.testing.assert_array_equal(out_d.copy_to_host(), out)
     np.testing.assert_array_equal(idx_d.copy_to_host(), idx)  # first maximum on the GPU too
     go = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
-    gx = K.max_pool2d_backward(go, idx, x.shape)
-    gx_d = K.max_pool2d_backward(D(go), idx_d, x.shape).copy_to_host()
+    gx = KM.max_pool2d_backward(go, idx, x.shape)
+    gx_d = KM.max_pool2d_backward(D(go), idx_d, x.shape).copy_to_host()
     assert gx_d.dtype == dtype
     np.testing.assert_allclose(gx_d, gx, **TWIN_TOL[dtype])
 
@@ -203,30 +205,30 @@ def test_max_pool2d_cuda_matches_cpu(fast_simulator, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_avg_pool2d_cuda_matches_cpu(fast_simulator, dtype):
     x = np.random.default_rng(1).standard_normal((1, 2, 5, 4)).astype(dtype)
-    D = cuda.to_device
+    D = gpu.to_device
     for cip in (True, False):
         args = (3, 2, 1, True, cip)
-        out = K.avg_pool2d_forward(x, *args)
-        got = K.avg_pool2d_forward(D(x), *args).copy_to_host()
+        out = KA.avg_pool2d_forward(x, *args)
+        got = KA.avg_pool2d_forward(D(x), *args).copy_to_host()
         assert got.dtype == dtype
         np.testing.assert_allclose(got, out, **TWIN_TOL[dtype])
         go = np.random.default_rng(2).standard_normal(out.shape).astype(dtype)
-        gx = K.avg_pool2d_backward(go, x.shape, *args)
-        gx_d = K.avg_pool2d_backward(D(go), x.shape, *args).copy_to_host()
+        gx = KA.avg_pool2d_backward(go, x.shape, *args)
+        gx_d = KA.avg_pool2d_backward(D(go), x.shape, *args).copy_to_host()
         np.testing.assert_allclose(gx_d, gx, **TWIN_TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_max_unpool2d_cuda_matches_cpu(fast_simulator, dtype):
-    pooled, idx = K.max_pool2d_forward(distinct((1, 2, 5, 5)).astype(dtype), 2, 2)
-    D = cuda.to_device
-    out = K.max_unpool2d_forward(pooled, idx, 2, 2, 0, (5, 5))
-    out_d = K.max_unpool2d_forward(D(pooled), D(idx), 2, 2, 0, (5, 5)).copy_to_host()
+    pooled, idx = KM.max_pool2d_forward(distinct((1, 2, 5, 5)).astype(dtype), 2, 2)
+    D = gpu.to_device
+    out = KU.max_unpool2d_forward(pooled, idx, 2, 2, 0, (5, 5))
+    out_d = KU.max_unpool2d_forward(D(pooled), D(idx), 2, 2, 0, (5, 5)).copy_to_host()
     assert out_d.dtype == dtype
     np.testing.assert_array_equal(out_d, out)
     go = np.random.default_rng(3).standard_normal(out.shape).astype(dtype)
-    gx_d = K.max_unpool2d_backward(D(go), D(idx)).copy_to_host()
-    np.testing.assert_array_equal(gx_d, K.max_unpool2d_backward(go, idx))
+    gx_d = KU.max_unpool2d_backward(D(go), D(idx)).copy_to_host()
+    np.testing.assert_array_equal(gx_d, KU.max_unpool2d_backward(go, idx))
 
 
 def _t(shape, dtype=np.float64):
@@ -282,22 +284,22 @@ def test_bad_arguments_raise_clear_errors(call, error, match):
 )
 def test_pooling_on_real_gpu_matches_cpu():
     x = ties((4, 8, 33, 30), dtype=np.float32)
-    D = cuda.to_device
-    out, idx = K.max_pool2d_forward(x, 3, 2, 1, 1, True)
-    out_d, idx_d = K.max_pool2d_forward(D(x), 3, 2, 1, 1, True)
+    D = gpu.to_device
+    out, idx = KM.max_pool2d_forward(x, 3, 2, 1, 1, True)
+    out_d, idx_d = KM.max_pool2d_forward(D(x), 3, 2, 1, 1, True)
     np.testing.assert_array_equal(out_d.copy_to_host(), out)
     np.testing.assert_array_equal(idx_d.copy_to_host(), idx)
     go = np.random.default_rng(0).standard_normal(out.shape).astype(np.float32)
     np.testing.assert_allclose(
-        K.max_pool2d_backward(D(go), idx_d, x.shape).copy_to_host(),
-        K.max_pool2d_backward(go, idx, x.shape),
+        KM.max_pool2d_backward(D(go), idx_d, x.shape).copy_to_host(),
+        KM.max_pool2d_backward(go, idx, x.shape),
         rtol=1e-5,
         atol=1e-5,
     )
-    un = K.max_unpool2d_forward(out, idx, 3, 2, 1, (33, 30))
-    un_d = K.max_unpool2d_forward(D(out), idx_d, 3, 2, 1, (33, 30)).copy_to_host()
+    un = KU.max_unpool2d_forward(out, idx, 3, 2, 1, (33, 30))
+    un_d = KU.max_unpool2d_forward(D(out), idx_d, 3, 2, 1, (33, 30)).copy_to_host()
     np.testing.assert_array_equal(un_d, un)
-    avg = K.avg_pool2d_forward(x, 3, 2, 1, True, False)
+    avg = KA.avg_pool2d_forward(x, 3, 2, 1, True, False)
     np.testing.assert_allclose(
-        K.avg_pool2d_forward(D(x), 3, 2, 1, True, False).copy_to_host(), avg, rtol=1e-5
+        KA.avg_pool2d_forward(D(x), 3, 2, 1, True, False).copy_to_host(), avg, rtol=1e-5
     )

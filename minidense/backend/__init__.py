@@ -1,23 +1,28 @@
-"""Array storage and generic math, one module per device.
+"""Array storage and generic math, one array module per device.
 
 Ops never call NumPy directly: they ask for the *array module* of their inputs,
 
     xp = array_module(x)
-    y = xp.exp(x)
+    y = xp.exp(x - x.max(axis=1, keepdims=True))
 
-and use only the primitives listed in ``PRIMITIVES``. On the CPU that module is NumPy itself; a
-CUDA backend is a module that implements the same names on Numba device arrays.
+The contract a backend keeps is NumPy's surface, in two listed parts:
 
-Adding a backend: write ``backend/<device>.py`` exposing every name in ``PRIMITIVES`` with NumPy's
-signature and semantics (broadcasting included), register it in ``_MODULES`` below, and make
-``device_of`` recognise its arrays. The dense kernels in ``minidense.kernels`` dispatch on their
-own. ``backend/cuda.py`` is the worked example: a ``CudaArray`` type plus the functions, on our
-kernels.
+- the functions named in ``PRIMITIVES``, with NumPy's signatures, broadcasting and dtype rules
+  (``tests/test_architecture.py`` checks that the ops call no other);
+- the array methods and operators the ops use (arithmetic, comparisons, indexing, ``astype``,
+  ``reshape``, ``transpose``, ``sum``/``max``/``min``/``mean``/``argmax``, ``copy``), which the
+  CUDA backend installs on ``CudaArray`` from one table (``cuda/methods.py``).
+
+On the CPU the module is NumPy itself (plus ``add_at``); on the GPU it is ``backend/cuda/``, on our
+own kernels. Adding a backend: a package ``backend/<device>/`` with every name in ``PRIMITIVES``,
+an array type with those methods, an entry in ``_MODULES`` below, and ``device_of`` recognising
+its arrays. The dense kernels in ``minidense.kernels`` dispatch on their own.
 """
 
 import numpy as np
 
-from ..kernels._targets import is_device_array
+from ..gpu import CudaArray, is_device_array
+from . import cuda
 
 # The small set of generic primitives that every op lowers to (besides the hand-written kernels).
 PRIMITIVES = (
@@ -50,23 +55,14 @@ class _CpuModule:
 
 
 cpu = _CpuModule()
-_MODULES = {"cpu": cpu}
-
-
-def _cuda_module():
-    # Imported on first use: the CPU path never needs it.
-    from . import cuda
-
-    _MODULES["cuda"] = cuda
-    return cuda
+_MODULES = {"cpu": cpu, "cuda": cuda}
 
 
 def get(device):
     """The array module for ``device`` ("cpu" or "cuda"); "cuda" raises without a GPU."""
     if device == "cuda":
-        module = _MODULES.get("cuda") or _cuda_module()
-        module.require_gpu()
-        return module
+        cuda.require_gpu()
+        return cuda
     try:
         return _MODULES[device]
     except KeyError:
@@ -82,17 +78,16 @@ def array_module(*arrays):
     """The array module that handles ``arrays`` (all on one device)."""
     for a in arrays:
         if is_device_array(a):
-            return _MODULES.get("cuda") or _cuda_module()
+            return cuda
     return cpu
 
 
 def as_array(array):
-    """``array`` as an array the ops can compute with: a raw Numba device array (as the dense
-    kernels return) becomes a ``CudaArray`` (a view, no copy); anything else passes unchanged."""
-    if isinstance(array, np.ndarray) or not is_device_array(array):
+    """``array`` as an array the ops can compute with: a raw Numba device array that a user
+    hands over becomes a ``CudaArray`` (a view, no copy); anything else passes unchanged."""
+    if isinstance(array, np.ndarray | CudaArray) or not is_device_array(array):
         return array
-    cuda = _MODULES.get("cuda") or _cuda_module()
-    return array if isinstance(array, cuda.CudaArray) else cuda.CudaArray.from_device(array)
+    return CudaArray.from_device(array)
 
 
 def shares_memory(a, b):
@@ -111,7 +106,6 @@ def on_device_of(value, like):
     every step), so the result must be read, never written in place."""
     if not is_device_array(like) or is_device_array(value):
         return value
-    cuda = array_module(like)
     value = np.asarray(value)
     return cuda.constant(value.item(), value.dtype) if value.ndim == 0 else cuda.asarray(value)
 
@@ -122,6 +116,6 @@ def move(array, device):
     if device == "cpu":
         return array if not is_device_array(array) else array.copy_to_host()
     if device == "cuda":
-        cuda = get("cuda")
+        get("cuda")
         return as_array(array) if is_device_array(array) else cuda.asarray(np.asarray(array))
     raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")

@@ -4,7 +4,7 @@
 kernel defined in minidense adds ``{"kernel": ref, "args": [types], "gpu_threads": n}`` to
 ``launches`` (once per distinct kernel and argument types; see refs.py for the plain-data form).
 ``gpu_threads`` is the block size the same launch has on a GPU, when the launch configuration says
-so (``kernels._targets.Launch``): the simulator runs smaller blocks.
+so (``minidense.gpu.Launch``): the simulator runs smaller blocks.
 
 A launch that cannot be named (a kernel with a closure over a local object, an argument of an
 unexpected type) is recorded with an ``"error"`` instead of types, so the compile check counts it

@@ -15,6 +15,8 @@ from ..metrics.coco import COCOEvaluator, format_table
 from ..metrics.keypoints import KeypointEvaluator, format_keypoint_table
 from ..models.maskrcnn import MaskRCNN, MaskRCNNConfig
 from ..tensor import manual_seed
+from ..viz.detection import plot_detections
+from ..viz.segmentation import plot_curves
 from .training import (
     as_saved,
     check_choice,
@@ -193,9 +195,6 @@ def train_maskrcnn(pooler="roialign", stride=16, mask_loss="sigmoid", epochs=Non
     results, shown = evaluate_maskrcnn(model, test_set)
     results.update(history=history, seconds=seconds, model=model)
     if out is not None and plots:
-        from ..viz.detection import plot_detections
-        from ..viz.segmentation import plot_curves
-
         images, targets, preds = zip(*shown, strict=True)
         plot_detections(
             images, preds, targets, CLASS_NAMES, path=os.path.join(out, "predictions.png")

@@ -11,6 +11,7 @@ from ..data import Cached, CellMembranes, DataLoader, ShapesSemantic, ShapesStuf
 from ..metrics import SegmentationMeter
 from ..ops.loss import cross_entropy
 from ..tensor import manual_seed
+from ..viz.segmentation import plot_curves, plot_predictions
 from .records import load_record
 from .training import (
     as_saved,
@@ -171,8 +172,6 @@ def train_segmentation(model="unet", dataset="shapes", epochs=None, out=None, re
     result = {"mIoU": miou, "pixel_acc": acc, "iou_per_class": per_class.tolist(),
               "history": history, "seconds": time.perf_counter() - t0, "model": net}  # fmt: skip
     if out is not None and plots:
-        from ..viz.segmentation import plot_curves, plot_predictions
-
         if history:
             plot_curves(history, ["loss", "mIoU"], path=os.path.join(out, "curves.png"))
         images, labels, preds = zip(*samples, strict=True)

@@ -1,6 +1,6 @@
-"""Upsampling: nearest and bilinear interpolation, bed-of-nails (zero insertion), CPU and CUDA.
+"""interpolate: nearest and bilinear resampling, forward and backward, on the CPU and on CUDA.
 
-Coordinate rules (PyTorch's, see DESIGN.md), per axis, for an output index ``dst``:
+Coordinate rules (PyTorch's, docs/ops.md), per axis, for an output index ``dst``:
 
 - bilinear, align_corners=True:  ``src = dst·(in-1)/(out-1)`` (0 when out = 1), so the corner
   pixels of input and output coincide.
@@ -17,33 +17,25 @@ Coordinate rules (PyTorch's, see DESIGN.md), per axis, for an output index ``dst
   the size exactly doubles - PyTorch's CPU shortcuts, which differ from the formulas for factors
   such as 1.1 (in 5 -> out 5) or 2.1 (in 5 -> out 10).
 
-Per-axis source indices and weights depend only on the output row or column, not on the channel:
-the CPU kernels tabulate them once per call. CPU backward passes are parallel over (n, c) planes,
-each iteration owning its plane (race-free); the CUDA backward passes scatter with
-``cuda.atomic.add``, so their float rounding order is not deterministic.
+The per-axis source indices and weights (``nearest_source``, ``linear_source``) and a sample's
+value and its backward weights (``bilinear_value``, ``bilinear_taps``) are written once. They depend
+only on the output row or column, not on the channel, so the CPU kernels tabulate the per-axis
+ones once per call, while a CUDA thread (one per output element) computes its own. CPU backward
+passes are parallel over (n, c) planes, each iteration owning its plane (race-free); the CUDA
+backward passes scatter with ``cuda.atomic.add``, so their float rounding order is not
+deterministic. Zero insertion (bed of nails) is in ``bed_of_nails.py``.
 """
 
 import math
-import numbers
 
 import numba
 import numpy as np
 from numba import cuda, prange
 
-from ._targets import cpu_kernel, dual, is_device_array, launch, unravel_nchw_cuda
-from .conv import check_float_array
-from .pool import device_zeros
+from .. import gpu
+from ._targets import cpu_kernel, dual, for_each_element, launch, owned_plane
 
-__all__ = [
-    "interpolate_plan",
-    "interpolate_forward",
-    "interpolate_backward",
-    "bed_of_nails_forward",
-    "bed_of_nails_backward",
-    "bilinear_kernel",
-]
-
-MODES = ("nearest", "bilinear")
+__all__ = ["interpolate_plan", "interpolate_forward", "interpolate_backward"]
 
 
 # ----------------------------------------------------------------------------- per-axis math
@@ -111,62 +103,24 @@ def _linear_table(in_size, out_size, scale, align_corners):
     return i0, i1, l1
 
 
-# ----------------------------------------------------------------------------- arguments
-
-
-def _positive_pair(value, name, kind):
-    vals = tuple(value) if isinstance(value, tuple | list) else (value, value)
-    ok = len(vals) == 2 and all(
-        isinstance(v, kind) and not isinstance(v, bool) and v > 0 and math.isfinite(v) for v in vals
-    )
-    if not ok:
-        what = "int" if kind is numbers.Integral else "number"
-        raise ValueError(
-            f"interpolate: {name} must be a positive {what} or a pair of them, all finite, got {value!r}"
-        )
-    return vals
+# ----------------------------------------------------------------------------- plan
 
 
 def interpolate_plan(in_hw, size=None, scale_factor=None, mode="nearest", align_corners=None,
                      dtype=np.float64):  # fmt: skip
-    """Validate interpolate's arguments; returns ``(out_hw, (scale_h, scale_w), align_corners)``.
+    """``(out_hw, (scale_h, scale_w), align_corners)`` of interpolate's (checked) arguments.
 
     The scales are what the coordinate rules multiply by: float32 for nearest, ``dtype`` (the
     input's) for bilinear.
     """
-    if not isinstance(mode, str) or mode not in MODES:
-        raise ValueError(f"interpolate: mode must be one of {MODES}, got {mode!r}")
-    if align_corners is not None and mode != "bilinear":
-        raise ValueError(
-            f"interpolate: align_corners can only be set with mode='bilinear', got mode={mode!r}"
-        )
-    if align_corners is not None and not isinstance(align_corners, bool | np.bool_):
-        raise TypeError(
-            f"interpolate: align_corners must be None, True or False, got {align_corners!r}"
-        )
-    if (size is None) == (scale_factor is None):
-        raise ValueError(
-            "interpolate: give exactly one of size and scale_factor, got "
-            f"size={size!r}, scale_factor={scale_factor!r}"
-        )
-    if min(in_hw) < 1:  # no source pixel to sample: the kernels would read outside the input
-        raise ValueError(
-            f"interpolate: input's spatial size (H, W) must be > 0, got {in_hw[0]}x{in_hw[1]}"
-        )
     align = bool(align_corners)
     if size is not None:
-        out_hw = tuple(int(v) for v in _positive_pair(size, "size", numbers.Integral))
+        out_hw = tuple(int(v) for v in (size if isinstance(size, tuple | list) else (size, size)))
         factors = (None, None)
     else:
-        factors = tuple(
-            float(f) for f in _positive_pair(scale_factor, "scale_factor", numbers.Real)
-        )
+        pair = scale_factor if isinstance(scale_factor, tuple | list) else (scale_factor,) * 2
+        factors = tuple(float(f) for f in pair)
         out_hw = tuple(int(math.floor(n * f)) for n, f in zip(in_hw, factors, strict=True))
-        if min(out_hw) < 1:
-            raise ValueError(
-                f"interpolate: scale_factor {scale_factor!r} shrinks {tuple(in_hw)} to an empty "
-                f"output {out_hw}"
-            )
     scales = []
     for n_in, n_out, f in zip(in_hw, out_hw, factors, strict=True):
         if mode == "nearest":
@@ -200,38 +154,26 @@ def nearest_backward_cpu(grad_out, grad_in, src_h, src_w):
     """Each output gradient goes to its source pixel; one (n, c) plane per iteration."""
     N, C, Ho, Wo = grad_out.shape
     for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        plane = grad_in[n, c]
-        plane[:] = 0
+        n, c, plane = owned_plane(grad_in, nc)
         for oh in range(Ho):
             row = plane[src_h[oh]]
             for ow in range(Wo):
                 row[src_w[ow]] += grad_out[n, c, oh, ow]
 
 
-@cuda.jit
-def nearest_forward_cuda(x, out, scale_h, scale_w):
-    N, C, Ho, Wo = out.shape
-    H, W = x.shape[2], x.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
-        ih = nearest_source_cuda(oh, H, Ho, scale_h)
-        iw = nearest_source_cuda(ow, W, Wo, scale_w)
+def _nearest(x, out, n, c, oh, ow, params):
+    """out[n, c, oh, ow] = x at its nearest source pixel; backward: out's gradient added there
+    (atomically: several outputs share a source)."""
+    scale_h, scale_w, backward = params
+    ih = nearest_source_cuda(oh, x.shape[2], out.shape[2], scale_h)
+    iw = nearest_source_cuda(ow, x.shape[3], out.shape[3], scale_w)
+    if backward:
+        cuda.atomic.add(x, (n, c, ih, iw), out[n, c, oh, ow])
+    else:
         out[n, c, oh, ow] = x[n, c, ih, iw]
 
 
-@cuda.jit
-def nearest_backward_cuda(grad_out, grad_in, scale_h, scale_w):
-    """Atomic scatter (non-deterministic order); grad_in must start at zero."""
-    N, C, Ho, Wo = grad_out.shape
-    H, W = grad_in.shape[2], grad_in.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
-        ih = nearest_source_cuda(oh, H, Ho, scale_h)
-        iw = nearest_source_cuda(ow, W, Wo, scale_w)
-        cuda.atomic.add(grad_in, (n, c, ih, iw), grad_out[n, c, oh, ow])
+nearest_cuda = for_each_element(_nearest)
 
 
 # ----------------------------------------------------------------------------- bilinear
@@ -253,9 +195,7 @@ def bilinear_backward_cpu(grad_out, grad_in, ty0, ty1, tly, tx0, tx1, tlx):
     """Spread each output gradient over its four neighbours; one (n, c) plane per iteration."""
     N, C, Ho, Wo = grad_out.shape
     for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        plane = grad_in[n, c]
-        plane[:] = 0
+        n, c, plane = owned_plane(grad_in, nc)
         for oh in range(Ho):
             y0, y1, ly = ty0[oh], ty1[oh], tly[oh]
             for ow in range(Wo):
@@ -268,202 +208,64 @@ def bilinear_backward_cpu(grad_out, grad_in, ty0, ty1, tly, tx0, tx1, tlx):
                 plane[y1, x1] += w11 * g
 
 
-@cuda.jit
-def bilinear_forward_cuda(x, out, scale_h, scale_w, align_corners):
-    N, C, Ho, Wo = out.shape
-    H, W = x.shape[2], x.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
-        y0, y1, ly = linear_source_cuda(oh, H, Ho, scale_h, align_corners)
-        x0, x1, lx = linear_source_cuda(ow, W, Wo, scale_w, align_corners)
+def _bilinear(x, out, n, c, oh, ow, params):
+    """out[n, c, oh, ow] = the bilinear sample of x; backward: out's gradient spread over the
+    sample's four neighbours with the same weights (atomically)."""
+    scale_h, scale_w, align_corners, backward = params
+    y0, y1, ly = linear_source_cuda(oh, x.shape[2], out.shape[2], scale_h, align_corners)
+    x0, x1, lx = linear_source_cuda(ow, x.shape[3], out.shape[3], scale_w, align_corners)
+    if backward:
+        g = out[n, c, oh, ow]
+        w00, w01, w10, w11 = bilinear_taps_cuda(ly, lx)
+        cuda.atomic.add(x, (n, c, y0, x0), w00 * g)
+        cuda.atomic.add(x, (n, c, y0, x1), w01 * g)
+        cuda.atomic.add(x, (n, c, y1, x0), w10 * g)
+        cuda.atomic.add(x, (n, c, y1, x1), w11 * g)
+    else:
         out[n, c, oh, ow] = bilinear_value_cuda(x[n, c], y0, y1, ly, x0, x1, lx)
 
 
-@cuda.jit
-def bilinear_backward_cuda(grad_out, grad_in, scale_h, scale_w, align_corners):
-    """Atomic scatter (non-deterministic order); grad_in must start at zero."""
-    N, C, Ho, Wo = grad_out.shape
-    H, W = grad_in.shape[2], grad_in.shape[3]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, oh, ow = unravel_nchw_cuda(e, C, Ho, Wo)
-        y0, y1, ly = linear_source_cuda(oh, H, Ho, scale_h, align_corners)
-        x0, x1, lx = linear_source_cuda(ow, W, Wo, scale_w, align_corners)
-        g = grad_out[n, c, oh, ow]
-        w00, w01, w10, w11 = bilinear_taps_cuda(ly, lx)
-        cuda.atomic.add(grad_in, (n, c, y0, x0), w00 * g)
-        cuda.atomic.add(grad_in, (n, c, y0, x1), w01 * g)
-        cuda.atomic.add(grad_in, (n, c, y1, x0), w10 * g)
-        cuda.atomic.add(grad_in, (n, c, y1, x1), w11 * g)
+bilinear_cuda = for_each_element(_bilinear)
 
 
 # ----------------------------------------------------------------------------- host wrappers
 
 
+def _resample(src, shape, in_hw, plan, mode, backward):
+    """Forward (``src`` the input, ``shape`` the output's) or backward (``src`` the output's
+    gradient, ``shape`` the input's) of one interpolation."""
+    (Ho, Wo), (sh, sw), align = plan
+    H, W = in_hw
+    if gpu.is_device_array(src):
+        dst = (gpu.zeros if backward else gpu.empty)(shape, src.dtype)  # a scatter adds to 0
+        x, out = (dst, src) if backward else (src, dst)
+        if mode == "nearest":
+            nearest_cuda[launch(out.size)](x, out, (sh, sw, backward))
+        else:
+            bilinear_cuda[launch(out.size)](x, out, (sh, sw, align, backward))
+        return dst
+    src = np.ascontiguousarray(src)  # one compiled layout per kernel, not one per stride pattern
+    dst = np.empty(shape, dtype=src.dtype)
+    if mode == "nearest":
+        kernel = nearest_backward_cpu if backward else nearest_forward_cpu
+        kernel(src, dst, _nearest_table(H, Ho, sh), _nearest_table(W, Wo, sw))
+    else:
+        kernel = bilinear_backward_cpu if backward else bilinear_forward_cpu
+        kernel(src, dst, *_linear_table(H, Ho, sh, align), *_linear_table(W, Wo, sw, align))
+    return dst
+
+
 def interpolate_forward(x, size=None, scale_factor=None, mode="nearest", align_corners=None):
     """x (N, C, H, W) -> (N, C, Ho, Wo), resampled by ``mode`` (see the module docstring)."""
-    check_float_array(x, "input", "interpolate")
-    (Ho, Wo), (sh, sw), align = interpolate_plan(x.shape[2:], size, scale_factor, mode,
-                                                 align_corners, x.dtype)  # fmt: skip
-    H, W = x.shape[2:]
-    shape = (x.shape[0], x.shape[1], Ho, Wo)
-    if is_device_array(x):
-        out = cuda.device_array(shape, dtype=x.dtype)
-        launch_cfg = launch(math.prod(shape))
-        if mode == "nearest":
-            nearest_forward_cuda[launch_cfg](x, out, sh, sw)
-        else:
-            bilinear_forward_cuda[launch_cfg](x, out, sh, sw, align)
-    else:
-        x = np.ascontiguousarray(x)  # one compiled layout per kernel, not one per stride pattern
-        out = np.empty(shape, dtype=x.dtype)
-        if mode == "nearest":
-            nearest_forward_cpu(x, out, _nearest_table(H, Ho, sh), _nearest_table(W, Wo, sw))
-        else:
-            bilinear_forward_cpu(
-                x, out, *_linear_table(H, Ho, sh, align), *_linear_table(W, Wo, sw, align)
-            )
-    return out
+    plan = interpolate_plan(x.shape[2:], size, scale_factor, mode, align_corners, x.dtype)
+    shape = (*x.shape[:2], *plan[0])
+    return _resample(x, shape, x.shape[2:], plan, mode, backward=False)
 
 
 def interpolate_backward(
     grad_out, input_shape, size=None, scale_factor=None, mode="nearest", align_corners=None
 ):
     """Gradient of interpolate with respect to its input, shape ``input_shape`` (N, C, H, W)."""
-    H, W = input_shape[2:]
-    (Ho, Wo), (sh, sw), align = interpolate_plan((H, W), size, scale_factor, mode, align_corners,
-                                                 grad_out.dtype)  # fmt: skip
-    if tuple(grad_out.shape[2:]) != (Ho, Wo):
-        raise ValueError(f"interpolate: grad_out is {tuple(grad_out.shape)}, expected {Ho}x{Wo}")
-    shape = tuple(input_shape)
-    if is_device_array(grad_out):
-        gx = device_zeros(shape, grad_out.dtype)
-        launch_cfg = launch(grad_out.size)
-        if mode == "nearest":
-            nearest_backward_cuda[launch_cfg](grad_out, gx, sh, sw)
-        else:
-            bilinear_backward_cuda[launch_cfg](grad_out, gx, sh, sw, align)
-    else:
-        grad_out = np.ascontiguousarray(grad_out)
-        gx = np.empty(shape, dtype=grad_out.dtype)
-        if mode == "nearest":
-            nearest_backward_cpu(grad_out, gx, _nearest_table(H, Ho, sh), _nearest_table(W, Wo, sw))
-        else:
-            bilinear_backward_cpu(
-                grad_out, gx, *_linear_table(H, Ho, sh, align), *_linear_table(W, Wo, sw, align)
-            )
-    return gx
-
-
-# ----------------------------------------------------------------------------- bed of nails
-
-
-def _nail_value(plane, i, j, f):
-    """Zero insertion: input pixel (i/f, j/f) where both divide, else 0 (of the plane's dtype)."""
-    if i % f == 0 and j % f == 0:
-        return plane[i // f, j // f]
-    return plane.dtype.type(0)
-
-
-nail_value_cpu, nail_value_cuda = dual(_nail_value)
-
-
-@cpu_kernel
-def bed_of_nails_forward_cpu(x, out, f):
-    N, C, Ho, Wo = out.shape
-    for r in prange(N * C * Ho):
-        n, c, i = r // (C * Ho), (r // Ho) % C, r % Ho
-        for j in range(Wo):
-            out[n, c, i, j] = nail_value_cpu(x[n, c], i, j, f)
-
-
-@cuda.jit
-def bed_of_nails_forward_cuda(x, out, f):
-    N, C, Ho, Wo = out.shape
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * Ho * Wo, step):
-        n, c, i, j = unravel_nchw_cuda(e, C, Ho, Wo)
-        out[n, c, i, j] = nail_value_cuda(x[n, c], i, j, f)
-
-
-@cpu_kernel
-def bed_of_nails_backward_cpu(grad_out, grad_in, f):
-    """The gradient of zero insertion keeps every f-th row and column (a gather)."""
-    N, C, H, W = grad_in.shape
-    for r in prange(N * C * H):
-        n, c, i = r // (C * H), (r // H) % C, r % H
-        for j in range(W):
-            grad_in[n, c, i, j] = grad_out[n, c, i * f, j * f]
-
-
-@cuda.jit
-def bed_of_nails_backward_cuda(grad_out, grad_in, f):
-    N, C, H, W = grad_in.shape
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for e in range(start, N * C * H * W, step):
-        n, c, i, j = unravel_nchw_cuda(e, C, H, W)
-        grad_in[n, c, i, j] = grad_out[n, c, i * f, j * f]
-
-
-def _check_factor(factor):
-    if not isinstance(factor, int | np.integer) or isinstance(factor, bool) or factor < 1:
-        raise ValueError(f"bed_of_nails: factor must be a positive int, got {factor!r}")
-    return int(factor)
-
-
-def bed_of_nails_forward(x, factor=2):
-    """x (N, C, H, W) -> (N, C, H·f, W·f): x[i, j] at (i·f, j·f), zeros elsewhere."""
-    check_float_array(x, "input", "bed_of_nails")
-    f = _check_factor(factor)
-    N, C, H, W = x.shape
-    shape = (N, C, H * f, W * f)
-    if is_device_array(x):
-        out = cuda.device_array(shape, dtype=x.dtype)
-        bed_of_nails_forward_cuda[launch(math.prod(shape))](x, out, f)
-    else:
-        out = np.empty(shape, dtype=x.dtype)
-        bed_of_nails_forward_cpu(np.ascontiguousarray(x), out, f)
-    return out
-
-
-def bed_of_nails_backward(grad_out, factor=2):
-    """grad_out (N, C, H·f, W·f) -> (N, C, H, W): the gradient at the nails."""
-    f = _check_factor(factor)
-    N, C, Ho, Wo = grad_out.shape
-    shape = (N, C, Ho // f, Wo // f)
-    if is_device_array(grad_out):
-        gx = cuda.device_array(shape, dtype=grad_out.dtype)
-        bed_of_nails_backward_cuda[launch(math.prod(shape))](grad_out, gx, f)
-    else:
-        gx = np.empty(shape, dtype=grad_out.dtype)
-        bed_of_nails_backward_cpu(np.ascontiguousarray(grad_out), gx, f)
-    return gx
-
-
-# ----------------------------------------------------------------------------- FCN initialisation
-
-
-def bilinear_kernel(in_channels, out_channels=None, kernel_size=4, dtype=np.float32):
-    """conv_transpose2d weight (in_channels, out_channels, k, k) that upsamples bilinearly.
-
-    FCN's initialisation: channel i -> channel i gets the separable tent filter
-    ``(1 - |r - center| / factor)·(1 - |c - center| / factor)`` with ``factor = ceil(k / 2)`` and
-    ``center = factor - 1`` (odd k) or ``factor - 0.5`` (even k); all other pairs are zero. With
-    k = 2·f, stride f and padding f/2 (e.g. k 4, stride 2, padding 1) it reproduces
-    interpolate(scale_factor=f, mode="bilinear", align_corners=False) away from the border.
-    """
-    out_channels = in_channels if out_channels is None else out_channels
-    for name, v in (("in_channels", in_channels), ("out_channels", out_channels),
-                    ("kernel_size", kernel_size)):  # fmt: skip
-        if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"bilinear_kernel: {name} must be a positive int, got {v!r}")
-    factor = (kernel_size + 1) // 2
-    center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
-    r = np.arange(kernel_size)
-    tent = 1 - np.abs(r - center) / factor
-    filt = np.outer(tent, tent)
-    weight = np.zeros((in_channels, out_channels, kernel_size, kernel_size), dtype=dtype)
-    for i in range(min(in_channels, out_channels)):
-        weight[i, i] = filt
-    return weight
+    in_hw = tuple(input_shape[2:])
+    plan = interpolate_plan(in_hw, size, scale_factor, mode, align_corners, grad_out.dtype)
+    return _resample(grad_out, tuple(input_shape), in_hw, plan, mode, backward=True)

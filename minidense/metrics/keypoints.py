@@ -35,19 +35,19 @@ import numbers
 
 import numpy as np
 
-from .coco import (
+from .coco import COCOEvaluator
+from .coco_inputs import parse_image
+from .coco_matching import (
     AREA_RANGES,
     IOU_THRESHOLDS,
     MAX_DETS,
-    COCOEvaluator,
-    _accumulate,
-    _as_numpy,
-    _flatten,
-    _mean_defined,
-    _outside,
-    _parse_image,
+    accumulate_records,
+    flatten_masks,
     match_image,
+    mean_defined,
+    outside_area_ranges,
 )
+from .host import host_array
 
 SHAPE_SIGMAS = np.array([0.05, 0.05, 0.05, 0.05])
 MAX_KEYPOINT_DETS = 20
@@ -119,7 +119,7 @@ def oks(dt, gt, gt_area, gt_boxes, sigmas) -> np.ndarray:
 
 def _keypoints(value, n, K, field, image_id, with_flags) -> np.ndarray:
     """``value`` as ``(n, K, 3)`` float64 (a missing visibility column reads 2, 'visible')."""
-    kp = _as_numpy(value)
+    kp = host_array(value)
     if kp.size == 0 and n == 0:
         return np.zeros((0, K, 3))
     if kp.dtype.kind not in "biuf" or kp.ndim != 3 or kp.shape[:2] != (n, K):
@@ -184,7 +184,7 @@ class KeypointEvaluator:
         image_id = int(image_id)
         if image_id in self._records:
             raise ValueError(f"image_id {image_id} was already added")
-        labels, scores, _, _, gt_labels, gt_boxes, gt_masks = _parse_image(
+        labels, scores, _, _, gt_labels, gt_boxes, gt_masks = parse_image(
             image_id, pred, target, None, (), self.num_classes
         )
         D, G, K = len(scores), len(gt_labels), len(self.sigmas)
@@ -198,7 +198,7 @@ class KeypointEvaluator:
         gt_area = (
             gt_boxes[:, 2] * gt_boxes[:, 3]
             if gt_masks is None
-            else np.count_nonzero(_flatten(gt_masks), axis=1).astype(np.float64)
+            else np.count_nonzero(flatten_masks(gt_masks), axis=1).astype(np.float64)
         )
         # loadRes: a detection's area is that of the box around all its keypoints.
         extent = kp[:, :, :2].max(axis=1) - kp[:, :, :2].min(axis=1) if D else np.zeros((0, 2))
@@ -214,8 +214,8 @@ class KeypointEvaluator:
             di = di[np.argsort(-scores[di], kind="mergesort")][:MAX_KEYPOINT_DETS]
             gi = np.flatnonzero(gt_labels == cat)
             ious = oks(kp[di], gt_kp[gi], gt_area[gi], gt_boxes[gi], self.sigmas)
-            gt_ignore = _outside(gt_area[gi]) | unlabelled[gi][None, :]
-            matched, ignored = match_image(ious, gt_ignore, _outside(dt_area[di]))
+            gt_ignore = outside_area_ranges(gt_area[gi]) | unlabelled[gi][None, :]
+            matched, ignored = match_image(ious, gt_ignore, outside_area_ranges(dt_area[di]))
             record[cat] = (scores[di], matched, ignored, np.count_nonzero(~gt_ignore, axis=1))
         self._records[image_id] = record
 
@@ -230,7 +230,9 @@ class KeypointEvaluator:
         at most 20 detections, so the column of 100 is pycocotools' ``maxDets=[20]``), -1
         where undefined, and ``categories``."""
         cats = self.categories()
-        precision, recall = _accumulate([self._records[i] for i in sorted(self._records)], cats)
+        precision, recall = accumulate_records(
+            [self._records[i] for i in sorted(self._records)], cats
+        )
         return {"precision": precision, "recall": recall, "categories": cats}
 
     def summarize(self) -> dict[str, float]:
@@ -247,7 +249,7 @@ class KeypointEvaluator:
         for kind, table in (("AP", p), ("AR", r)):
             for suffix, iou, area in (("", None, "all"), ("50", 0.5, "all"), ("75", 0.75, "all"),
                                       ("m", None, "medium"), ("l", None, "large")):  # fmt: skip
-                stats[kind + suffix] = _mean_defined(table[thr(iou)][..., _AREA[area]])
+                stats[kind + suffix] = mean_defined(table[thr(iou)][..., _AREA[area]])
         return {name: stats[name] for name in KEYPOINT_STAT_NAMES}
 
 

@@ -18,20 +18,7 @@ import numbers
 
 import numpy as np
 
-
-def _as_array(x, name: str) -> np.ndarray:
-    """NumPy view of ``x``; minidense Tensors (anything with ``.numpy()``) and numba device
-    arrays (``copy_to_host``) are copied to the host first."""
-    if isinstance(x, np.ndarray):
-        return x
-    if hasattr(x, "numpy"):
-        return np.asarray(x.numpy())
-    if hasattr(x, "copy_to_host"):
-        return x.copy_to_host()
-    try:
-        return np.asarray(x)
-    except Exception as e:  # e.g. ragged lists
-        raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from e
+from .host import host_array
 
 
 def _check_labels(a: np.ndarray, name: str, num_classes: int) -> None:
@@ -77,7 +64,7 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 
     """
     num_classes = _check_num_classes(num_classes)
     _check_ignore_index(ignore_index)
-    pred, target = _as_array(pred, "pred"), _as_array(target, "target")
+    pred, target = host_array(pred, "pred"), host_array(target, "target")
     if pred.shape != target.shape:
         hint = ""
         if pred.ndim == target.ndim + 1 and pred.dtype.kind == "f":
@@ -101,7 +88,7 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 
 def _cm_from(cm_or_pred, target, num_classes, ignore_index) -> np.ndarray:
     """Accept either a confusion matrix alone or ``pred, target, num_classes``."""
     if target is None:
-        cm = _as_array(cm_or_pred, "cm")
+        cm = host_array(cm_or_pred, "cm")
         if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
             raise ValueError(
                 f"cm (cm_or_pred) must be a square confusion matrix (K, K), got shape "
@@ -204,7 +191,7 @@ class SegmentationMeter:
 
     def update(self, pred, target) -> np.ndarray:
         """Add a batch; returns that batch's own confusion matrix."""
-        pred, target = _as_array(pred, "pred"), _as_array(target, "target")
+        pred, target = host_array(pred, "pred"), host_array(target, "target")
         if pred.ndim == target.ndim + 1 and pred.dtype.kind == "f":
             if pred.shape[1] != self.num_classes:
                 raise ValueError(

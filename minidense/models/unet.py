@@ -1,7 +1,7 @@
 """U-Net (Ronneberger et al., 2015), small: an encoder–decoder with concatenated skip connections."""
 
+from .. import functional as F
 from .. import nn
-from ..ops.shape import concat, pad
 from .blocks import check_image_batch, check_min_size, check_positive_ints, double_conv
 
 _UPSAMPLING = ("bilinear", "transposed", "nearest")
@@ -20,17 +20,15 @@ class _Up(nn.Module):
         self.fuse = double_conv(c_in // 2 + c_skip, c_out, norm)
 
     def forward(self, x, skip):
-        from ..ops.upsample import interpolate
-
         if self.mode == "transposed":
             x = self.up(x)
         else:
             align = False if self.mode == "bilinear" else None
-            x = self.up(interpolate(x, size=skip.shape[2:], mode=self.mode, align_corners=align))
+            x = self.up(F.interpolate(x, size=skip.shape[2:], mode=self.mode, align_corners=align))
         dh, dw = skip.shape[2] - x.shape[2], skip.shape[3] - x.shape[3]
         if dh or dw:  # odd input sizes: pad the upsampled map to the skip's size
-            x = pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
-        return self.fuse(concat([skip, x], axis=1))
+            x = F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
+        return self.fuse(F.concat([skip, x], axis=1))
 
 
 class UNet(nn.Module):

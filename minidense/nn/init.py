@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from .. import checks
+from .. import functional as F
 from ..autograd import no_grad
 from ..tensor import Tensor, default_generator
 
@@ -108,16 +109,14 @@ def ones_(p):
 def bilinear_(p):
     """FCN's initialisation of a ConvTranspose2d weight ``(C, C/groups, k, k)``: the bilinear
     upsampling filter from each channel to itself, zeros elsewhere."""
-    from ..ops.upsample import bilinear_kernel
-
     if _tensor(p, "bilinear_").ndim != 4:
         raise ValueError(f"bilinear_ needs a (C, C/groups, k, k) weight, got shape {p.shape}")
     c_in, c_out_g, kh, kw = p.shape
     if kh != kw:
         raise ValueError(f"bilinear_ needs a square kernel, got {kh}x{kw}")
     if c_out_g == 1:  # depthwise (groups = C): every group is its own channel
-        k = bilinear_kernel(1, 1, kh)
+        k = F.bilinear_kernel(1, 1, kh)
         return _fill(p, np.broadcast_to(k, p.shape))
     if c_in != c_out_g:
         raise ValueError(f"bilinear_ needs as many output as input channels, got {p.shape}")
-    return _fill(p, bilinear_kernel(c_in, c_out_g, kh))
+    return _fill(p, F.bilinear_kernel(c_in, c_out_g, kh))

@@ -6,8 +6,7 @@ import numbers
 import numpy as np
 
 from .. import checks
-from ..ops import activation as A
-from ..ops import norm as N
+from .. import functional as F
 from ..tensor import default_generator
 from . import init
 from ._inputs import check_input
@@ -110,10 +109,8 @@ class Conv2d(_ConvNd):
                          bias, transposed=False)  # fmt: skip
 
     def forward(self, x):
-        from ..ops.conv import conv2d
-
         check_input(self, x, f"(N, {self.in_channels}, H, W)", 4, axis=1, size=self.in_channels)
-        return conv2d(
+        return F.conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
 
@@ -127,10 +124,8 @@ class ConvTranspose2d(_ConvNd):
                          bias, transposed=True, output_padding=output_padding)  # fmt: skip
 
     def forward(self, x):
-        from ..ops.conv import conv_transpose2d
-
         check_input(self, x, f"(N, {self.in_channels}, H, W)", 4, axis=1, size=self.in_channels)
-        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                 self.output_padding, self.groups, self.dilation)  # fmt: skip
 
 
@@ -174,7 +169,7 @@ class BatchNorm2d(Module):
 
     def forward(self, x):
         check_input(self, x, f"(N, {self.num_features}, H, W)", 4, axis=1, size=self.num_features)
-        return N.batch_norm(x, self._buffers["running_mean"], self._buffers["running_var"],
+        return F.batch_norm(x, self._buffers["running_mean"], self._buffers["running_var"],
                             self.weight, self.bias, self.training, self.momentum, self.eps)  # fmt: skip
 
     def extra_repr(self):
@@ -198,7 +193,7 @@ class GroupNorm(Module):
     def forward(self, x):
         check_input(self, x, f"(N, {self.num_channels}, ...)", min_ndim=2, axis=1,
                     size=self.num_channels)  # fmt: skip
-        return N.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}"
@@ -213,16 +208,16 @@ class _Activation(Module):
 
 
 class ReLU(_Activation):
-    fn = staticmethod(A.relu)
+    fn = staticmethod(F.relu)
     floating = False
 
 
 class Sigmoid(_Activation):
-    fn = staticmethod(A.sigmoid)
+    fn = staticmethod(F.sigmoid)
 
 
 class Tanh(_Activation):
-    fn = staticmethod(A.tanh)
+    fn = staticmethod(F.tanh)
 
 
 class LeakyReLU(Module):
@@ -231,7 +226,7 @@ class LeakyReLU(Module):
         self.negative_slope = _number(negative_slope, "negative_slope")
 
     def forward(self, x):
-        return A.leaky_relu(check_input(self, x, "(any shape)"), self.negative_slope)
+        return F.leaky_relu(check_input(self, x, "(any shape)"), self.negative_slope)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
@@ -275,10 +270,8 @@ class MaxPool2d(Module):
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
     def forward(self, x):
-        from ..ops.pool import max_pool2d
-
         check_input(self, x, "(N, C, H, W)", 4)
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                           self.ceil_mode, self.return_indices)  # fmt: skip
 
     def extra_repr(self):
@@ -297,10 +290,8 @@ class AvgPool2d(Module):
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, x):
-        from ..ops.pool import avg_pool2d
-
         check_input(self, x, "(N, C, H, W)", 4)
-        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                           self.count_include_pad)  # fmt: skip
 
     def extra_repr(self):
@@ -316,10 +307,8 @@ class MaxUnpool2d(Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x, indices, output_size=None):
-        from ..ops.pool import max_unpool2d
-
         check_input(self, x, "(N, C, H, W)", 4)
-        return max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
@@ -353,10 +342,8 @@ class Upsample(Module):
             size, scale_factor, mode, align_corners)  # fmt: skip
 
     def forward(self, x):
-        from ..ops.upsample import interpolate
-
         check_input(self, x, "(N, C, H, W)", 4)
-        return interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
 
     def extra_repr(self):
         what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"

@@ -170,16 +170,14 @@ class Module:
     def to(self, device):
         """Move parameters (with their gradients, as PyTorch does) and buffers to ``device``
         ("cpu" or "cuda"), in place."""
-        from ..ops.shape import to_device
-
         for p in self.parameters():
-            p.data = to_device(p.detach(), device).data
+            p.data = p.detach().to(device).data
             if p.grad is not None:  # else the next optimizer step would mix devices
-                p.grad = Tensor._wrap(to_device(p.grad.detach(), device).data)
+                p.grad = Tensor._wrap(p.grad.detach().to(device).data)
         for m in self.modules():
             for name, b in m._buffers.items():
                 if b is not None:
-                    m._buffers[name] = to_device(Tensor._wrap(b), device).data
+                    m._buffers[name] = Tensor._wrap(b).to(device).data
         return self
 
     def double(self):
@@ -288,33 +286,6 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
-class Sequential(Module):
-    """Modules applied one after another."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        for i, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(
-                    f"Sequential: argument {i} must be a Module, got {type(m).__name__}"
-                )
-            setattr(self, str(i), m)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __getitem__(self, i):
-        return list(self._modules.values())[i]
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-
 class ModuleList(Module):
     """A list of Modules whose parameters are registered."""
 
@@ -341,3 +312,20 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+class Sequential(ModuleList):
+    """Modules applied one after another (a ModuleList that runs them in turn)."""
+
+    def __init__(self, *modules):
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(
+                    f"Sequential: argument {i} must be a Module, got {type(m).__name__}"
+                )
+        super().__init__(modules)
+
+    def forward(self, x):
+        for m in self:
+            x = m(x)
+        return x

@@ -1,14 +1,7 @@
 """Module forms of the RoI ops (as torchvision.ops.RoIAlign / RoIPool), with a readable repr."""
 
-from ..ops.roi import (
-    _check_aligned,
-    _check_output_size,
-    _check_sampling_ratio,
-    _check_scale,
-    roi_align,
-    roi_pool,
-    roi_warp,
-)
+from .. import checks
+from .. import functional as F
 from ._inputs import check_input
 from .module import Module
 
@@ -23,16 +16,16 @@ class RoIAlign(Module):
         super().__init__()
         # Checked here too, so a bad layer fails where it is built, not at its first forward.
         name = type(self).__name__
-        _check_output_size(output_size, name)
-        _check_scale(spatial_scale, name)
-        _check_sampling_ratio(sampling_ratio, name)
-        _check_aligned(aligned, name)
+        checks.pair(output_size, name, "output_size", minimum=1)
+        checks.spatial_scale(spatial_scale, name)
+        checks.sampling_ratio(sampling_ratio, name)
+        checks.flag(aligned, name, "aligned")
         self.output_size, self.spatial_scale = output_size, spatial_scale
         self.sampling_ratio, self.aligned = sampling_ratio, aligned
 
     def forward(self, input, boxes):
         check_input(self, input, "(N, C, H, W)", 4)
-        return roi_align(input, boxes, self.output_size, self.spatial_scale, self.sampling_ratio,
+        return F.roi_align(input, boxes, self.output_size, self.spatial_scale, self.sampling_ratio,
                          self.aligned)  # fmt: skip
 
     def extra_repr(self):
@@ -45,7 +38,7 @@ class RoIWarp(RoIAlign):
 
     def forward(self, input, boxes):
         check_input(self, input, "(N, C, H, W)", 4)
-        return roi_warp(input, boxes, self.output_size, self.spatial_scale, self.sampling_ratio,
+        return F.roi_warp(input, boxes, self.output_size, self.spatial_scale, self.sampling_ratio,
                         self.aligned)  # fmt: skip
 
 
@@ -54,13 +47,13 @@ class RoIPool(Module):
 
     def __init__(self, output_size, spatial_scale=1.0):
         super().__init__()
-        _check_output_size(output_size, "RoIPool")
-        _check_scale(spatial_scale, "RoIPool")
+        checks.pair(output_size, "RoIPool", "output_size", minimum=1)
+        checks.spatial_scale(spatial_scale, "RoIPool")
         self.output_size, self.spatial_scale = output_size, spatial_scale
 
     def forward(self, input, boxes):
         check_input(self, input, "(N, C, H, W)", 4)
-        return roi_pool(input, boxes, self.output_size, self.spatial_scale)
+        return F.roi_pool(input, boxes, self.output_size, self.spatial_scale)
 
     def extra_repr(self):
         return f"output_size={self.output_size}, spatial_scale={self.spatial_scale}"

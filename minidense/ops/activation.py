@@ -31,34 +31,38 @@ class ReLU(Function):
         return g * pos, None
 
 
-class Sigmoid(Function):
+class Unary(Function):
+    """A unary op ``y = f(x)`` whose backward needs one array: ``chain(g, y)`` = g·dy/dx when
+    the derivative is written in the output (``saves = "output"``: sigmoid, tanh, exp, sqrt; the
+    op keeps y, not x), ``chain(g, x)`` when in the input (``saves = "input"``: log, abs).
+    A subclass gives ``f``, ``chain`` and ``saves``."""
+
+    saves = "output"
+
+    @classmethod
+    def forward(cls, ctx, x):
+        y = cls.f(x)
+        ctx.save_for_backward(y if cls.saves == "output" else x)
+        return y
+
+    @classmethod
+    def backward(cls, ctx, g):
+        (saved,) = ctx.saved_tensors
+        return cls.chain(g, saved)
+
+
+class Sigmoid(Unary):
     """d sigmoid = s·(1−s)"""
 
-    @staticmethod
-    def forward(ctx, x):
-        s = stable_sigmoid(x)
-        ctx.save_for_backward(s)
-        return s
-
-    @staticmethod
-    def backward(ctx, g):
-        (s,) = ctx.saved_tensors
-        return g * s * (1 - s)
+    f = staticmethod(lambda x: stable_sigmoid(x))  # defined below
+    chain = staticmethod(lambda g, s: g * s * (1 - s))
 
 
-class Tanh(Function):
+class Tanh(Unary):
     """d tanh = 1 − tanh²"""
 
-    @staticmethod
-    def forward(ctx, x):
-        t = array_module(x).tanh(x)
-        ctx.save_for_backward(t)
-        return t
-
-    @staticmethod
-    def backward(ctx, g):
-        (t,) = ctx.saved_tensors
-        return g * (1 - t * t)
+    f = staticmethod(lambda x: array_module(x).tanh(x))
+    chain = staticmethod(lambda g, t: g * (1 - t * t))
 
 
 class Softmax(Function):

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from .. import checks
 from ..kernels import nms as K
 from ..tensor import Tensor
 
@@ -56,19 +57,6 @@ def _boxes(a, name, fn, finite=True):
     return arr
 
 
-def _check_corners(b, name, fn):
-    """NMS needs real corners: a box with x2 < x1 has a negative area and a meaningless IoU."""
-    bad = (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{fn}: {name} row {k} is {b[k].tolist()}, expected x2 >= x1 and y2 >= y1; boxes "
-            "are corners (x1, y1, x2, y2), so convert (x, y, w, h) boxes with x2 = x + w, "
-            "y2 = y + h"
-        )
-    return b
-
-
 def _vector(a, name, fn, n, kind="f"):
     arr = _host(a, name, fn)
     if arr.shape != (n,):
@@ -100,7 +88,7 @@ def nms(boxes, scores, iou_threshold):
         int64 array of the kept indices, by decreasing score (ties keep the input order).
     """
     fn = "nms"
-    b = _check_corners(_boxes(boxes, "boxes", fn), "boxes", fn)
+    b = checks.box_corners(_boxes(boxes, "boxes", fn), fn)
     s = _vector(scores, "scores", fn, len(b))
     thr = _number(iou_threshold, "iou_threshold", fn)
     if len(b) == 0:
@@ -119,7 +107,7 @@ def batched_nms(boxes, scores, idxs, iou_threshold):
         int64 array of the kept indices, by decreasing score.
     """
     fn = "batched_nms"
-    b = _check_corners(_boxes(boxes, "boxes", fn), "boxes", fn)
+    b = checks.box_corners(_boxes(boxes, "boxes", fn), fn)
     s = _vector(scores, "scores", fn, len(b))
     cats = _vector(idxs, "idxs", fn, len(b), kind="i").astype(np.int64)
     thr = _number(iou_threshold, "iou_threshold", fn)

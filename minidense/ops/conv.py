@@ -6,10 +6,12 @@ gradient is conv2d's forward, so e.g. a stride-2 ``conv_transpose2d`` doubles th
 stride-2 ``conv2d`` halves.
 """
 
+import numpy as np
+
 from .. import checks
 from ..autograd import Function
 from ..kernels import conv as K
-from ..tensor import Tensor
+from ..kernels.geometry import conv_output_size, conv_transpose_output_size
 
 __all__ = ["conv2d", "conv_transpose2d", "Conv2dFn", "ConvTranspose2dFn"]
 
@@ -19,6 +21,8 @@ class Conv2dFn(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+        _check_conv_args("conv2d", x, weight, bias, groups, transposed=False)
+        stride, padding, dilation = _conv_geometry(x, weight, stride, padding, dilation)
         ctx.args = (stride, padding, dilation, groups)
         ctx.save_for_backward(x, weight)  # the columns are recomputed: they are kH·kW times x
         return K.conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
@@ -37,6 +41,10 @@ class ConvTranspose2dFn(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, output_padding, groups, dilation):
+        _check_conv_args("conv_transpose2d", x, weight, bias, groups, transposed=True)
+        stride, padding, output_padding, dilation = _transposed_geometry(
+            x, weight, stride, padding, output_padding, dilation
+        )
         ctx.args = (stride, padding, output_padding, groups, dilation)
         ctx.save_for_backward(x, weight)
         return K.conv_transpose2d_forward(
@@ -52,11 +60,99 @@ class ConvTranspose2dFn(Function):
         return gx, gw, gb, None, None, None, None, None
 
 
+def _check_conv_args(op, x, weight, bias, groups, transposed):
+    checks.float_array(x, op, "input")
+    checks.float_array(weight, op, "weight")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"{op}: weight dtype {weight.dtype} differs from input dtype {x.dtype}")
+    if not isinstance(groups, int | np.integer) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    C = x.shape[1]
+    if C % groups:
+        raise ValueError(f"{op}: input channels ({C}) must be divisible by groups ({groups})")
+    if transposed:
+        # weight (C_in, C_out/groups, kH, kW)
+        if weight.shape[0] != C:
+            raise ValueError(
+                f"{op}: weight (C_in, C_out/groups, kH, kW) = {tuple(weight.shape)} expects "
+                f"{weight.shape[0]} input channels, but input has {C}"
+            )
+        c_out = weight.shape[1] * groups
+    else:
+        # weight (C_out, C_in/groups, kH, kW)
+        c_out = weight.shape[0]
+        if c_out % groups:
+            raise ValueError(
+                f"{op}: output channels (weight.shape[0] = {c_out}) must be divisible by "
+                f"groups ({groups})"
+            )
+        if weight.shape[1] * groups != C:
+            hint = (
+                "; it looks like (N, H, W, C): use x.permute(0, 3, 1, 2)"
+                if x.shape[3] == weight.shape[1] * groups
+                else ""
+            )
+            raise ValueError(
+                f"{op}: weight (C_out, C_in/groups, kH, kW) = {tuple(weight.shape)} expects "
+                f"{weight.shape[1] * groups} input channels with groups={groups}, but input has {C}"
+                f"{hint}"
+            )
+    if bias is not None:
+        checks.float_array(bias, op, "bias", ndim=1)
+        if bias.shape[0] != c_out or bias.dtype != x.dtype:
+            raise ValueError(
+                f"{op}: bias must have shape ({c_out},) and dtype {x.dtype}, "
+                f"got {tuple(bias.shape)} {bias.dtype}"
+            )
+    return c_out
+
+
+def _conv_geometry(x, weight, stride, padding, dilation, op="conv2d"):
+    """Checked (h, w) pairs of stride, padding and dilation; the output must not be empty."""
+    k = tuple(weight.shape[2:])
+    s = checks.pair(stride, op, "stride", 1)
+    p = checks.pair(padding, op, "padding", 0)
+    d = checks.pair(dilation, op, "dilation", 1)
+    H, W = x.shape[2:]
+    per_axis = zip(k, s, p, d, strict=True)
+    Ho, Wo = (conv_output_size(n, *a) for n, a in zip((H, W), per_axis, strict=True))
+    if Ho < 1 or Wo < 1:
+        (kh, kw), (dh, dw), (ph, pw) = k, d, p
+        raise ValueError(
+            f"{op}: kernel ({kh}x{kw}, dilated to {dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}) is "
+            f"larger than the padded input ({H + 2 * ph}x{W + 2 * pw})"
+        )
+    return s, p, d
+
+
+def _transposed_geometry(x, weight, stride, padding, output_padding, dilation):
+    """Checked (h, w) pairs of stride, padding, output_padding and dilation."""
+    op = "conv_transpose2d"
+    k = tuple(weight.shape[2:])
+    s = checks.pair(stride, op, "stride", 1)
+    p = checks.pair(padding, op, "padding", 0)
+    d = checks.pair(dilation, op, "dilation", 1)
+    out_pad = checks.pair(output_padding, op, "output_padding", 0)
+    for a, name in enumerate("hw"):
+        if out_pad[a] >= max(s[a], d[a]):
+            raise ValueError(
+                f"{op}: output_padding ({out_pad[a]} along {name}) must be smaller than stride "
+                f"({s[a]}) or dilation ({d[a]})"
+            )
+    out_hw = tuple(
+        conv_transpose_output_size(x.shape[2 + a], k[a], s[a], p[a], d[a], out_pad[a])
+        for a in range(2)
+    )
+    if min(out_hw) < 1:
+        raise ValueError(f"{op}: output size {out_hw} is empty; reduce padding")
+    return s, p, out_pad, d
+
+
 def _check_tensors(fn, **tensors):
-    checks.tensor(tensors["input"], fn)
+    """input and weight must be Tensors, bias a Tensor or None; weight and bias in input's dtype."""
     for name, t in tensors.items():
-        if t is not None and not isinstance(t, Tensor):
-            raise TypeError(f"{fn}: {name} must be a minidense Tensor, got {type(t).__name__}")
+        if t is not None or name != "bias":
+            checks.tensor(t, fn, name)
         if name != "input" and t is not None:
             checks.same_dtype(t, tensors["input"], fn, name)
 

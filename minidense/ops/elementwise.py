@@ -5,8 +5,9 @@ import numpy as np
 from .. import checks
 from ..autograd import Function
 from ..backend import array_module
-from ..tensor import Tensor, as_tensor
-from .activation import floating
+from ..creation import as_tensor
+from ..tensor import Tensor
+from .activation import Unary, floating
 
 
 def _check_broadcast(name, *arrays):
@@ -123,62 +124,34 @@ class Pow(Function):
         return ga, gb
 
 
-class Exp(Function):
+class Exp(Unary):
     """d exp(a) = exp(a)·da"""
 
-    @staticmethod
-    def forward(ctx, a):
-        out = array_module(a).exp(a)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        (out,) = ctx.saved_tensors
-        return g * out
+    f = staticmethod(lambda a: array_module(a).exp(a))
+    chain = staticmethod(lambda g, out: g * out)
 
 
-class Log(Function):
+class Log(Unary):
     """d ln(a) = da/a"""
 
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return array_module(a).log(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return g / a
+    saves = "input"
+    f = staticmethod(lambda a: array_module(a).log(a))
+    chain = staticmethod(lambda g, a: g / a)
 
 
-class Sqrt(Function):
+class Sqrt(Unary):
     """d √a = da / (2√a)"""
 
-    @staticmethod
-    def forward(ctx, a):
-        out = array_module(a).sqrt(a)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        (out,) = ctx.saved_tensors
-        return g / (2 * out)
+    f = staticmethod(lambda a: array_module(a).sqrt(a))
+    chain = staticmethod(lambda g, out: g / (2 * out))
 
 
-class Abs(Function):
+class Abs(Unary):
     """d|a| = sign(a)·da (0 at a = 0, as PyTorch)"""
 
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return array_module(a).abs(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return g * array_module(a).sign(a)
+    saves = "input"
+    f = staticmethod(lambda a: array_module(a).abs(a))
+    chain = staticmethod(lambda g, a: g * array_module(a).sign(a))
 
 
 class Where(Function):

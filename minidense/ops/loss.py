@@ -18,11 +18,7 @@ def _check_reduction(reduction):
 
 def _check_input(input, fn):
     """Losses take a float Tensor (the model's output) as ``input``; targets may be arrays."""
-    if not isinstance(input, Tensor):
-        raise TypeError(
-            f"{fn}: input must be a minidense Tensor (the model's output), got "
-            f"{type(input).__name__}; wrap arrays with minidense.tensor(...)"
-        )
+    checks.tensor(input, fn, layout="(the model's output)")
     if input.dtype.kind != "f":
         raise TypeError(
             f"{fn}: input must be float32 or float64 (logits or predictions), got {input.dtype}"

@@ -5,9 +5,8 @@ import numpy as np
 
 from .. import checks
 from ..autograd import Function
-from ..backend import array_module, device_of
+from ..backend import array_module, device_of, is_device_array
 from ..kernels import norm as K
-from ..kernels._targets import is_device_array
 from ..tensor import Tensor
 
 

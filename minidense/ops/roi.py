@@ -6,18 +6,16 @@ a stride-16 backbone gives a 14 x 14 map, so ``spatial_scale = 14 / 224 = 1/16``
 ``(32, 48, 96, 112)`` covers cells ``(2, 3)`` to ``(6, 7)``.
 
 Gradients flow to the features only; the boxes are treated as constants (as in torchvision).
-The kernels are in ``minidense.kernels.roi``.
+The kernels are in ``minidense.kernels.roi_align`` and ``roi_pool``.
 """
-
-import math
-import numbers
 
 import numpy as np
 
+from .. import checks
 from ..autograd import Function
-from ..backend import as_array
-from ..kernels import roi as K
-from ..kernels._targets import is_device_array
+from ..backend import array_module, as_array, is_device_array
+from ..kernels import roi_align as KA
+from ..kernels import roi_pool as KP
 from ..tensor import Tensor
 
 __all__ = ["roi_pool", "roi_align", "roi_warp", "RoIPoolFn", "RoIAlignFn"]
@@ -34,9 +32,8 @@ class RoIAlignFn(Function):
     def forward(ctx, x, rois, output_size, spatial_scale, sampling_ratio, aligned, quantize):
         ctx.save_for_backward(rois)
         ctx.args = (x.shape, spatial_scale, sampling_ratio, aligned, quantize)
-        return K._roi_align_forward(
-            x, rois, output_size, spatial_scale, sampling_ratio, aligned, quantize
-        )
+        forward = KA.roi_warp_forward if quantize else KA.roi_align_forward
+        return forward(x, rois, output_size, spatial_scale, sampling_ratio, aligned)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -44,9 +41,8 @@ class RoIAlignFn(Function):
         shape, scale, sampling_ratio, aligned, quantize = ctx.args
         gx = None
         if ctx.needs_input_grad[0]:
-            gx = K._roi_align_backward(
-                grad_out, rois, shape, scale, sampling_ratio, aligned, quantize
-            )
+            backward = KA.roi_warp_backward if quantize else KA.roi_align_backward
+            gx = backward(grad_out, rois, shape, scale, sampling_ratio, aligned)
         return gx, None, None, None, None, None, None
 
 
@@ -55,7 +51,7 @@ class RoIPoolFn(Function):
 
     @staticmethod
     def forward(ctx, x, rois, output_size, spatial_scale):
-        out, argmax = K.roi_pool_forward(x, rois, output_size, spatial_scale)
+        out, argmax = KP.roi_pool_forward(x, rois, output_size, spatial_scale)
         ctx.save_for_backward(argmax, rois)
         ctx.in_shape = x.shape
         return out
@@ -65,7 +61,7 @@ class RoIPoolFn(Function):
         argmax, rois = ctx.saved_tensors
         gx = None
         if ctx.needs_input_grad[0]:
-            gx = K.roi_pool_backward(grad_out, argmax, rois, ctx.in_shape)
+            gx = KP.roi_pool_backward(grad_out, argmax, rois, ctx.in_shape)
         return gx, None, None, None
 
 
@@ -79,8 +75,7 @@ def _raw(a):
 
 
 def _check_input(input, fn):
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{fn}: input must be a minidense Tensor, got {type(input).__name__}")
+    checks.tensor(input, fn)
     if input.ndim != 4:
         raise ValueError(f"{fn}: input must have shape (N, C, H, W), got shape {input.shape}")
     if input.dtype not in (np.float32, np.float64):
@@ -89,40 +84,14 @@ def _check_input(input, fn):
         raise ValueError(f"{fn}: input's spatial size (H, W) must be > 0, got shape {input.shape}")
 
 
-def _check_output_size(output_size, fn):
-    sizes = (output_size, output_size) if _is_int(output_size) else output_size
-    if not (isinstance(sizes, (tuple, list)) and len(sizes) == 2 and all(map(_is_int, sizes))):
-        raise TypeError(f"{fn}: output_size must be an int or a pair of ints, got {output_size!r}")
-    if min(sizes) <= 0:
-        raise ValueError(f"{fn}: output_size must be positive, got {output_size!r}")
-    return int(sizes[0]), int(sizes[1])
-
-
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _check_scale(spatial_scale, fn):
-    if not isinstance(spatial_scale, numbers.Real) or isinstance(spatial_scale, bool):
-        raise TypeError(f"{fn}: spatial_scale must be a number, got {spatial_scale!r}")
-    if not (math.isfinite(spatial_scale) and spatial_scale > 0):
-        raise ValueError(f"{fn}: spatial_scale must be positive and finite, got {spatial_scale}")
-    return float(spatial_scale)
-
-
-def _check_sampling_ratio(sampling_ratio, fn):
-    if not _is_int(sampling_ratio):
-        raise TypeError(
-            f"{fn}: sampling_ratio must be an int (<= 0 means adaptive), got {sampling_ratio!r}"
-        )
-    return int(sampling_ratio)
-
-
-def _check_aligned(aligned, fn):
-    # A string such as "no" would be truthy: refuse anything but a bool.
-    if not isinstance(aligned, bool | np.bool_):
-        raise TypeError(f"{fn}: aligned must be True or False, got {aligned!r}")
-    return bool(aligned)
+def _check_args(fn, output_size, spatial_scale, sampling_ratio=-1, aligned=False):
+    """The RoI ops' arguments besides input and boxes, normalised: ((PH, PW), scale, sr, aligned)."""
+    return (
+        checks.pair(output_size, fn, "output_size", minimum=1),
+        checks.spatial_scale(spatial_scale, fn),
+        checks.sampling_ratio(sampling_ratio, fn),
+        checks.flag(aligned, fn, "aligned"),
+    )
 
 
 def _boxes_to_rois(boxes, dtype, fn):
@@ -138,18 +107,16 @@ def _boxes_to_rois(boxes, dtype, fn):
                 shape = tuple(b.shape) if hasattr(b, "shape") else type(b).__name__
                 raise ValueError(f"{fn}: boxes[{i}] must have shape (K_i, 4), got {shape}")
         on_device = [is_device_array(b) for b in parts]
-        if any(on_device):
-            if not all(on_device):
-                raise ValueError(f"{fn}: the boxes in the list must all be on one device")
-            from numba import cuda  # a small host round trip: K x 4 numbers
-
-            host = _boxes_to_rois([b.copy_to_host() for b in parts], dtype, fn)
-            return cuda.to_device(host)
+        if any(on_device) and not all(on_device):
+            raise ValueError(f"{fn}: the boxes in the list must all be on one device")
+        xp = array_module(*parts)  # device boxes stay on the device
         rows = [
-            np.concatenate([np.full((len(b), 1), i, dtype=dtype), np.asarray(b, dtype=dtype)], 1)
+            xp.concatenate(
+                [xp.full((len(b), 1), i, dtype=dtype), as_array(b).astype(dtype, copy=False)], 1
+            )
             for i, b in enumerate(parts)
         ]
-        return np.concatenate(rows, 0) if rows else np.zeros((0, 5), dtype=dtype)
+        return xp.concatenate(rows, 0) if rows else xp.zeros((0, 5), dtype=dtype)
     rois = _raw(boxes)
     if not hasattr(rois, "shape"):
         raise TypeError(
@@ -185,14 +152,7 @@ def _check_rois(rois, N, fn):
         raise ValueError(
             f"{fn}: boxes row {k} has batch index {batch[k]}, expected an integer in [0, {N})"
         )
-    bad = (rois[:, 3] < rois[:, 1]) | (rois[:, 4] < rois[:, 2])
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{fn}: boxes row {k} is (batch, x1, y1, x2, y2) = {rois[k].tolist()}, "
-            "expected x2 >= x1 and y2 >= y1; boxes are corners (x1, y1, x2, y2), so convert "
-            "(x, y, w, h) boxes with x2 = x + w, y2 = y + h"
-        )
+    checks.box_corners(rois, fn, columns="(batch, x1, y1, x2, y2) = ")
 
 
 def _prepare(input, boxes, fn):
@@ -229,10 +189,7 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
         Tensor[K, C, PH, PW]
     """
     fn = "roi_align"
-    size = _check_output_size(output_size, fn)
-    scale = _check_scale(spatial_scale, fn)
-    sr = _check_sampling_ratio(sampling_ratio, fn)
-    aligned = _check_aligned(aligned, fn)
+    size, scale, sr, aligned = _check_args(fn, output_size, spatial_scale, sampling_ratio, aligned)
     rois = _prepare(input, boxes, fn)
     return RoIAlignFn.apply(input, rois, size, scale, sr, aligned, False)
 
@@ -243,10 +200,7 @@ def roi_warp(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, al
     sampling, but the quantisation of RoIPool. Same arguments and output as :func:`roi_align`.
     """
     fn = "roi_warp"
-    size = _check_output_size(output_size, fn)
-    scale = _check_scale(spatial_scale, fn)
-    sr = _check_sampling_ratio(sampling_ratio, fn)
-    aligned = _check_aligned(aligned, fn)
+    size, scale, sr, aligned = _check_args(fn, output_size, spatial_scale, sampling_ratio, aligned)
     rois = _prepare(input, boxes, fn)
     return RoIAlignFn.apply(input, rois, size, scale, sr, aligned, True)
 
@@ -261,7 +215,6 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
         Tensor[K, C, PH, PW]; an empty bin (box outside the map) gives 0 and no gradient.
     """
     fn = "roi_pool"
-    size = _check_output_size(output_size, fn)
-    scale = _check_scale(spatial_scale, fn)
+    size, scale, _, _ = _check_args(fn, output_size, spatial_scale)
     rois = _prepare(input, boxes, fn)
     return RoIPoolFn.apply(input, rois, size, scale)

@@ -10,7 +10,9 @@ so the picture shows what the kernels compute.
 
 import numpy as np
 
+from .. import checks
 from ..kernels import roi as K
+from ..kernels import roi_align, roi_pool
 
 __all__ = ["plot_roi_sampling"]
 
@@ -42,7 +44,7 @@ def plot_roi_sampling(
         raise ValueError(f"feature_map must be (H, W) or (C, H, W), got shape {f.shape}")
     if len(box) != 4:
         raise ValueError(f"box must be (x1, y1, x2, y2), got {box!r}")
-    PH, PW = K._pair(output_size)
+    PH, PW = checks.pair(output_size, "plot_roi_sampling", "output_size", minimum=1)
     H, W = f.shape
     rois = np.array([[0.0, *map(float, box)]])
     x = f[None, None]
@@ -70,7 +72,7 @@ def plot_roi_sampling(
         a.set_ylim(H - 0.5 + 1, -0.5 - 1)
 
     # RoIPool: whole cells, floor/ceil bins, the max of each bin.
-    out, argmax = K.roi_pool_forward(x, rois, (PH, PW), spatial_scale)
+    out, argmax = roi_pool.roi_pool_forward(x, rois, (PH, PW), spatial_scale)
     a = axes[0]
     frame(a, "RoIPool: quantised box and bins, max cell", 0.0)
     sy, sx, bh, bw = K.roi_pool_geometry(rois, 0, spatial_scale, PH, PW)
@@ -93,7 +95,7 @@ def plot_roi_sampling(
         (axes[2], False, "RoIAlign: exact box, bilinear samples"),
     ):
         frame(a, title, 0.5 if aligned else 0.0)
-        fwd = K.roi_warp_forward if quantize else K.roi_align_forward
+        fwd = roi_align.roi_warp_forward if quantize else roi_align.roi_align_forward
         out = fwd(x, rois, (PH, PW), spatial_scale, sampling_ratio, aligned)
         sy, sx, bh, bw, gh, gw, _ = K.roi_align_geometry(
             rois, 0, spatial_scale, PH, PW, sampling_ratio, aligned, quantize

@@ -24,15 +24,10 @@ keypoints lie on their outlines, at or just beyond the tight box around the visi
 
 import numpy as np
 
+from ... import functional as F
 from ... import nn
-from ...ops.boxes import box_iou
-from ...ops.loss import cross_entropy
-from ...ops.roi import roi_align
-from ...ops.shape import concat
-from ...ops.upsample import interpolate
-from ...tensor import Tensor
 from .matching import match
-from .roi_heads import MaskHead, pool_features, to_rois
+from .roi_heads import MaskHead, boxes_on, pool_features
 
 
 class KeypointHead(nn.Module):
@@ -43,7 +38,9 @@ class KeypointHead(nn.Module):
         self.body = MaskHead(in_channels, channels, num_convs, num_keypoints)
 
     def forward(self, pooled):
-        return interpolate(self.body(pooled), scale_factor=2, mode="bilinear", align_corners=False)
+        return F.interpolate(
+            self.body(pooled), scale_factor=2, mode="bilinear", align_corners=False
+        )
 
 
 def expand_boxes(boxes, scale):
@@ -82,7 +79,7 @@ def keypoint_loss(logits, index, valid):
     rows = np.flatnonzero(valid.ravel())
     if len(rows) == 0:  # nothing to learn from: a zero that keeps the graph
         return (logits * 0).sum()
-    return cross_entropy(logits.reshape(P * K, m * m)[rows], index.ravel()[rows])
+    return F.cross_entropy(logits.reshape(P * K, m * m)[rows], index.ravel()[rows])
 
 
 def decode_keypoints(logits, boxes):
@@ -145,12 +142,12 @@ class KeypointBranch(nn.Module):
 
     def _logits(self, features, fine, boxes_per_image):
         cfg = self.cfg
-        rois = to_rois([expand_boxes(b, cfg.keypoint_box_scale) for b in boxes_per_image])
-        pooled = pool_features(features, rois, cfg.keypoint_pool, cfg)
+        boxes = [expand_boxes(b, cfg.keypoint_box_scale) for b in boxes_per_image]
+        pooled = pool_features(features, boxes, cfg.keypoint_pool, cfg)
         if fine is not None:  # fine detail beside the coarse map's context
-            detail = roi_align(fine, Tensor(rois).to(fine.device), cfg.keypoint_pool,
-                               1.0 / cfg.keypoint_fine_stride, cfg.sampling_ratio, aligned=True)  # fmt: skip
-            pooled = concat([pooled, detail], axis=1)
+            detail = F.roi_align(fine, boxes_on(boxes, fine.device), cfg.keypoint_pool,
+                                 1.0 / cfg.keypoint_fine_stride, cfg.sampling_ratio, aligned=True)  # fmt: skip
+            pooled = F.concat([pooled, detail], axis=1)
         return self.head(pooled)
 
     def losses(self, features, fine, proposals, targets, rng):
@@ -161,7 +158,7 @@ class KeypointBranch(nn.Module):
         for props, t, kp in zip(proposals, targets, keypoints, strict=True):
             gt = t["boxes"].astype(np.float32)
             props = np.concatenate([props, gt]) if len(props) else gt
-            matches = match(box_iou(gt, props), cfg.box_fg_iou, cfg.box_bg_iou)
+            matches = match(F.box_iou(gt, props), cfg.box_fg_iou, cfg.box_bg_iou)
             fg = np.flatnonzero(matches >= 0)
             index, valid = keypoint_targets(
                 kp[matches[fg]], expand_boxes(props[fg], cfg.keypoint_box_scale), m

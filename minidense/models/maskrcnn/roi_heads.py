@@ -2,34 +2,31 @@
 
 import numpy as np
 
+from ... import functional as F
 from ... import nn
-from ...ops.boxes import BoxCoder, batched_nms, box_iou, clip_boxes_to_image, remove_small_boxes
-from ...ops.loss import binary_cross_entropy_with_logits, cross_entropy, smooth_l1_loss
-from ...ops.roi import roi_align, roi_pool, roi_warp
 from ...tensor import Tensor
 from .matching import BELOW_LOW, BETWEEN, match, sample_balanced
 from .rpn import per_image_sizes
 
 
-def pool_features(features, rois, output_size, cfg):
+def boxes_on(boxes, device):
+    """Per-image boxes, sampled on the host, on ``device``: where the features they pool are."""
+    return boxes if device == "cpu" else [Tensor(b).to(device) for b in boxes]
+
+
+def pool_features(features, boxes, output_size, cfg):
     """The ablation's switch: quantized max (RoIPool), quantized bilinear (RoIWarp) or exact
-    bilinear (RoIAlign) pooling of ``rois`` ``(K, 5)`` from ``features`` ``(N, C, H, W)``."""
+    bilinear (RoIAlign) pooling from ``features (N, C, H, W)`` of ``boxes``, one ``(K_i, 4)``
+    array per image (as the RoI ops take them) -> ``(ΣK_i, C, size, size)``."""
     scale = 1.0 / cfg.stride
-    rois = Tensor(rois).to(features.device)  # sampled on the host; pooled where features are
+    boxes = boxes_on(boxes, features.device)
     if cfg.pooler == "roipool":
-        return roi_pool(features, rois, output_size, scale)
+        return F.roi_pool(features, boxes, output_size, scale)
     if cfg.pooler == "roiwarp":
-        return roi_warp(features, rois, output_size, scale, cfg.sampling_ratio, aligned=False)
+        return F.roi_warp(features, boxes, output_size, scale, cfg.sampling_ratio, aligned=False)
     # aligned=True as Detectron2 (torchvision's MultiScaleRoIAlign keeps the legacy False): the
     # half-pixel shift puts samples where the paper's RoIAlign puts them, on exact positions.
-    return roi_align(features, rois, output_size, scale, cfg.sampling_ratio, aligned=True)
-
-
-def to_rois(boxes_per_image):
-    """List of ``(K_i, 4)`` boxes → ``(ΣK_i, 5)`` rows ``(image index, x1, y1, x2, y2)``."""
-    rows = [np.concatenate([np.full((len(b), 1), i, np.float32), b], axis=1)
-            for i, b in enumerate(boxes_per_image)]  # fmt: skip
-    return np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, 5), np.float32)
+    return F.roi_align(features, boxes, output_size, scale, cfg.sampling_ratio, aligned=True)
 
 
 class BoxHead(nn.Module):
@@ -130,7 +127,7 @@ def mask_targets(gt_masks, matched, boxes, size):
         return np.zeros((0, size, size), np.float32)
     masks = Tensor(gt_masks[:, None].astype(np.float32))
     rois = np.concatenate([matched[:, None].astype(np.float32), boxes], axis=1)
-    cut = roi_align(masks, rois, size, 1.0, sampling_ratio=2, aligned=True).numpy()[:, 0]
+    cut = F.roi_align(masks, rois, size, 1.0, sampling_ratio=2, aligned=True).numpy()[:, 0]
     return (cut >= 0.5).astype(np.float32)
 
 
@@ -151,12 +148,13 @@ class RoIHeads(nn.Module):
                 in_channels, cfg.mask_channels, cfg.mask_convs, cfg.num_classes
             )
             self.box_pool = cfg.box_pool
-        self.coder = BoxCoder(cfg.box_weights, cfg.bbox_xform_clip)
+        self.coder = F.BoxCoder(cfg.box_weights, cfg.bbox_xform_clip)
 
-    def _pool(self, features, rois, size):
-        """Pooled RoI features for a head: ``(K, C, size, size)``, or after the C4 head's
-        per-RoI fifth stage ``(K, width, size/2, size/2)``."""
-        pooled = pool_features(features, rois, size, self.cfg)
+    def _pool(self, features, boxes, size):
+        """Pooled RoI features for a head, from one ``(K_i, 4)`` array of boxes per image:
+        ``(K, C, size, size)``, or after the C4 head's per-RoI fifth stage
+        ``(K, width, size/2, size/2)``."""
+        pooled = pool_features(features, boxes, size, self.cfg)
         return pooled if self.res5 is None else self.res5(pooled)
 
     # ------------------------------------------------------------------ training
@@ -168,7 +166,7 @@ class RoIHeads(nn.Module):
         for props, t in zip(proposals, targets, strict=True):
             gt = t["boxes"].astype(np.float32)
             props = np.concatenate([props, gt]) if len(props) else gt
-            matches = match(box_iou(gt, props), cfg.box_fg_iou, cfg.box_bg_iou)
+            matches = match(F.box_iou(gt, props), cfg.box_fg_iou, cfg.box_bg_iou)
             # An image without objects has no labels to index: everything is background.
             gt_labels = t["labels"][np.maximum(matches, 0)] if len(gt) else np.zeros(len(matches))
             labels = np.where(matches >= 0, gt_labels, 0).astype(np.int64)
@@ -184,11 +182,13 @@ class RoIHeads(nn.Module):
     def losses(self, features, proposals, targets, rng):
         cfg = self.cfg
         samples = self._sample(proposals, targets, rng)
-        rois = to_rois([s[0] for s in samples])
         labels = np.concatenate([s[1] for s in samples])
-        class_logits, box_deltas = self.box_head(self._pool(features, rois, self.box_pool))
+        pooled = self._pool(features, [s[0] for s in samples], self.box_pool)
+        class_logits, box_deltas = self.box_head(pooled)
         # No RoI at all (no proposals, no ground truth): a mean over nothing would be NaN.
-        loss_cls = cross_entropy(class_logits, labels) if len(labels) else (class_logits * 0).sum()
+        loss_cls = (
+            F.cross_entropy(class_logits, labels) if len(labels) else (class_logits * 0).sum()
+        )
 
         # Box regression: only foreground, only the deltas of the true class.
         fg = np.flatnonzero(labels > 0)
@@ -198,7 +198,7 @@ class RoIHeads(nn.Module):
             cols = (labels[fg, None] * 4 + np.arange(4)).astype(np.int64)
             pred = box_deltas[fg[:, None], cols]
             target = np.concatenate(reg_t).astype(pred.dtype)
-            loss_box = smooth_l1_loss(pred, target, beta=1 / 9, reduction="sum") / len(labels)
+            loss_box = F.smooth_l1_loss(pred, target, beta=1 / 9, reduction="sum") / len(labels)
         else:
             loss_box = (box_deltas * 0).sum()
 
@@ -211,7 +211,7 @@ class RoIHeads(nn.Module):
             [lab[k] for (_, lab, _, _), k in zip(samples, picks, strict=True)]
         )
         if len(fg):
-            logits = self.mask_head(self._pool(features, to_rois(fg_boxes), cfg.mask_pool))
+            logits = self.mask_head(self._pool(features, fg_boxes, cfg.mask_pool))
             target = np.concatenate([
                 mask_targets(t["masks"], m, b, cfg.mask_size)
                 for b, m, t in zip(fg_boxes, fg_match, targets, strict=True)
@@ -227,9 +227,9 @@ class RoIHeads(nn.Module):
         P = len(labels)
         if self.cfg.mask_loss == "sigmoid":
             picked = logits[np.arange(P), labels]
-            return binary_cross_entropy_with_logits(picked, target.astype(logits.dtype))
+            return F.binary_cross_entropy_with_logits(picked, target.astype(logits.dtype))
         classes = (target > 0.5) * labels[:, None, None]
-        return cross_entropy(logits, classes.astype(np.int64))
+        return F.cross_entropy(logits, classes.astype(np.int64))
 
     # ------------------------------------------------------------------ inference
     def detect(self, features, proposals, image_sizes):
@@ -237,8 +237,7 @@ class RoIHeads(nn.Module):
         per image, or one for all), labels ``(D,)``, scores ``(D,)`` and soft masks
         ``(D, 28, 28)`` for the predicted class."""
         cfg = self.cfg
-        rois = to_rois(proposals)
-        logits, deltas = self.box_head(self._pool(features, rois, self.box_pool))
+        logits, deltas = self.box_head(self._pool(features, proposals, self.box_pool))
         scores = logits.softmax(axis=1).numpy()
         deltas = deltas.numpy()
         C = cfg.num_classes
@@ -250,14 +249,14 @@ class RoIHeads(nn.Module):
             d = deltas[start : start + k].reshape(k * C, 4)
             boxes = self.coder.decode(d, np.repeat(props, C, axis=0)).reshape(k, C, 4)
             start += k
-            boxes = clip_boxes_to_image(boxes.reshape(-1, 4), image_size).reshape(k, C, 4)
+            boxes = F.clip_boxes_to_image(boxes.reshape(-1, 4), image_size).reshape(k, C, 4)
             # Every (proposal, foreground class) pair is a candidate detection.
             boxes, s = boxes[:, 1:].reshape(-1, 4), s[:, 1:].reshape(-1)
             labels = np.tile(np.arange(1, C), k)
             keep = np.flatnonzero(s > cfg.score_thresh)
-            keep = keep[remove_small_boxes(boxes[keep], 1e-2)]
+            keep = keep[F.remove_small_boxes(boxes[keep], 1e-2)]
             boxes, s, labels = boxes[keep], s[keep], labels[keep]
-            keep = batched_nms(boxes, s, labels, cfg.nms_thresh)[: cfg.detections_per_image]
+            keep = F.batched_nms(boxes, s, labels, cfg.nms_thresh)[: cfg.detections_per_image]
             results.append({"boxes": boxes[keep].astype(np.float32), "scores": s[keep].astype(np.float32),
                             "labels": labels[keep].astype(np.int64)})  # fmt: skip
         self._predict_masks(features, results)
@@ -265,12 +264,12 @@ class RoIHeads(nn.Module):
 
     def _predict_masks(self, features, results):
         cfg = self.cfg
-        rois = to_rois([r["boxes"] for r in results])
-        if len(rois) == 0:
+        boxes = [r["boxes"] for r in results]
+        if sum(len(b) for b in boxes) == 0:
             for r in results:
                 r["mask_probs"] = np.zeros((0, cfg.mask_size, cfg.mask_size), np.float32)
             return
-        logits = self.mask_head(self._pool(features, rois, cfg.mask_pool))
+        logits = self.mask_head(self._pool(features, boxes, cfg.mask_pool))
         labels = np.concatenate([r["labels"] for r in results])
         rows = np.arange(len(labels))
         if cfg.mask_loss == "sigmoid":

@@ -2,9 +2,8 @@
 
 import numpy as np
 
+from ... import functional as F
 from ... import nn
-from ...ops.boxes import BoxCoder, box_iou, clip_boxes_to_image, nms, remove_small_boxes
-from ...ops.loss import binary_cross_entropy_with_logits, smooth_l1_loss
 from .anchors import grid_anchors
 from .matching import BELOW_LOW, BETWEEN, match, sample_balanced
 
@@ -51,7 +50,7 @@ class RPN(nn.Module):
         self.cfg = cfg
         self.num_anchors = len(cfg.anchor_sizes) * len(cfg.anchor_ratios)
         self.head = RPNHead(in_channels, cfg.rpn_channels, self.num_anchors)
-        self.coder = BoxCoder((1.0, 1.0, 1.0, 1.0), cfg.bbox_xform_clip)
+        self.coder = F.BoxCoder((1.0, 1.0, 1.0, 1.0), cfg.bbox_xform_clip)
 
     def anchors(self, feature_size):
         return grid_anchors(
@@ -81,10 +80,10 @@ class RPN(nn.Module):
         for scores, dl, image_size in zip(obj, deltas, sizes, strict=True):
             top = np.argsort(-scores, kind="stable")[:pre]
             boxes = self.coder.decode(dl[top], anchors[top])
-            boxes = clip_boxes_to_image(boxes, image_size)
-            keep = remove_small_boxes(boxes, cfg.rpn_min_size)
+            boxes = F.clip_boxes_to_image(boxes, image_size)
+            keep = F.remove_small_boxes(boxes, cfg.rpn_min_size)
             boxes, s = boxes[keep], scores[top][keep]
-            keep = nms(boxes, s, cfg.rpn_nms)[:post]
+            keep = F.nms(boxes, s, cfg.rpn_nms)[:post]
             out.append(np.asarray(boxes[keep], dtype=np.float32))
         return out
 
@@ -96,7 +95,7 @@ class RPN(nn.Module):
         sampled, labels, pos_idx, reg_targets = [], [], [], []
         for i, t in enumerate(targets):
             gt = t["boxes"]
-            matches = match(box_iou(gt, anchors), cfg.rpn_fg_iou, cfg.rpn_bg_iou, True)
+            matches = match(F.box_iou(gt, anchors), cfg.rpn_fg_iou, cfg.rpn_bg_iou, True)
             lab = (matches >= 0).astype(np.int64)
             lab[matches == BETWEEN] = -1
             lab[matches == BELOW_LOW] = 0
@@ -111,11 +110,11 @@ class RPN(nn.Module):
         labels = np.concatenate(labels).astype(obj.dtype)
         pos_idx = np.concatenate(pos_idx)
         n = max(len(sampled), 1)
-        loss_obj = binary_cross_entropy_with_logits(obj.reshape(-1)[sampled], labels)
+        loss_obj = F.binary_cross_entropy_with_logits(obj.reshape(-1)[sampled], labels)
         if len(pos_idx):
             target = np.concatenate(reg_targets).astype(obj.dtype)
             pred = deltas.reshape(-1, 4)[pos_idx]
-            loss_box = smooth_l1_loss(pred, target, beta=1 / 9, reduction="sum") / n
+            loss_box = F.smooth_l1_loss(pred, target, beta=1 / 9, reduction="sum") / n
         else:
             loss_box = (deltas * 0).sum()
         return {"loss_objectness": loss_obj, "loss_rpn_box_reg": loss_box}

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ...ops.shape import concat, pad
+from ... import functional as F
 from ...tensor import Tensor
 from ..blocks import check_image_batch
 
@@ -71,12 +71,12 @@ def batch_images(images, in_channels, dtype, stride):
     W = -(-max(s[1] for s in sizes) // stride) * stride
     if xs is None:
         return _pad(x - 0.5, H, W), sizes
-    return concat([_pad(x[None] - 0.5, H, W) for x in xs]), sizes
+    return F.concat([_pad(x[None] - 0.5, H, W) for x in xs]), sizes
 
 
 def _pad(x, H, W):
     h, w = x.shape[2:]
-    return x if (h, w) == (H, W) else pad(x, (0, W - w, 0, H - h))
+    return x if (h, w) == (H, W) else F.pad(x, (0, W - w, 0, H - h))
 
 
 def _numeric(value, i, key, kinds):
