@@ -5,12 +5,13 @@
 - It is what nbgrader's own ClearSolutions/ClearHiddenTests give, and nbgrader's tools accept the
   instructor edition: ``generate_assignment`` and ``autograde`` grade an unanswered submission 0
   and a solved one full marks.
-- The U-Net notebook prints what the library computed: the executed copy shifts
-  the mIoU the library returns by a known amount, and the printed numbers must move with it.
+- The U-Net and Mask R-CNN notebooks print what the library computed: the executed copy shifts
+  every metric the library returns by a known amount, and the printed numbers must move with it.
 """
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -155,6 +156,22 @@ import minidense.experiments.segmentation as _seg
 _real_evaluate = _seg.evaluate
 _seg.evaluate = lambda *a, **k: (lambda r: (r[0] + {SHIFT}, *r[1:]))(_real_evaluate(*a, **k))
 """,
+    "06_mask_rcnn": f"""
+import minidense.experiments.ablation as _abl
+import minidense.experiments.maskrcnn as _mrc
+_real_evaluate, _real_load = _mrc.evaluate_maskrcnn, _abl.load_record
+def _shift(stats):
+    return {{k: (v + {SHIFT} if v >= 0 else v) for k, v in stats.items()}}
+def _evaluate(*a, **k):
+    results, shown = _real_evaluate(*a, **k)
+    return {{kind: _shift(s) for kind, s in results.items()}}, shown
+def _load(name):
+    record = _real_load(name)
+    for run in record["runs"]:
+        run["segm"], run["bbox"] = _shift(run["segm"]), _shift(run["bbox"])
+    return record
+_mrc.evaluate_maskrcnn, _abl.load_record = _evaluate, _load
+""",
 }
 # Cells run after the notebook: what the library computes, unshifted, for the same runs.
 AUDIT_CELLS = {
@@ -162,6 +179,12 @@ AUDIT_CELLS = {
 import json
 _miou = _real_evaluate(result["model"], ShapesSemantic(N_TEST, image_size=SIZE, seed=10_000, **SHAPES))[0]
 print("AUDIT", json.dumps({"mIoU": _miou}))
+""",
+    "06_mask_rcnn": """
+import json
+_test = ShapesInstances(1 if FAST else preset()["n_test"], image_size=preset()["image_size"], seed=10_000)
+_res = _real_evaluate(result["model"], _test)[0]
+print("AUDIT", json.dumps({"segm": _res["segm"], "bbox": _res["bbox"], "table": measured_report()[0].text}))
 """,
 }
 
@@ -221,18 +244,37 @@ def test_unet_notebook_prints_the_miou_it_computed(executed):
     assert printed[0] == pytest.approx(_audit(nb)["mIoU"] + SHIFT, abs=5e-4)
 
 
+def test_maskrcnn_notebook_prints_the_ap_and_table_it_computed(executed):
+    nb = executed(NOTEBOOKS[5])
+    text = "".join(_text(c) for c in nb.cells[:-1])
+    audit = _audit(nb)
+    found = re.search(
+        r"held-out mask AP (\S+), mask AP50 (\S+); box AP (\S+), box AP50 (\S+)", text
+    )
+    assert found, "the Mask R-CNN notebook printed no held-out AP line"
+    want = [audit["segm"]["AP"], audit["segm"]["AP50"], audit["bbox"]["AP"], audit["bbox"]["AP50"]]
+    got = [float(v.rstrip(";,")) for v in found.groups()]
+    assert got == pytest.approx([100 * (w + SHIFT) for w in want], abs=0.051)
+    assert audit["table"] in text  # the measured table, summarised from the shipped records
+
+
 def test_notebooks_read_measured_results_from_the_shipped_records():
     sources = {p.stem: nbformat.read(p, as_version=4) for p in NOTEBOOKS}
     code = lambda stem: "\n".join(c.source for c in sources[stem].cells if c.cell_type == "code")  # noqa: E731
     assert "measured_decoders()" in code("04_unet_segmentation")
     assert "summarise_decoders(runs)" in code("04_unet_segmentation")
+    assert "measured_report()" in code("06_mask_rcnn")
 
 
 # --------------------------------------------------------------------------------------------
 # nbgrader's own tools on the instructor edition
 # --------------------------------------------------------------------------------------------
 def _nbgrader(course_dir, *args):
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir,
+    # nbgrader runs `alembic` by name: put this interpreter's scripts first on PATH, so that the
+    # test passes from a venv that is not activated (`.venv/bin/python -m pytest`).
+    scripts = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     return done

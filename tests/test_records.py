@@ -42,3 +42,21 @@ def test_summarise_decoders_separates_only_when_every_seed_is_apart():
     assert rows["c"]["parameters"] is None  # not recorded
     verdict = {(a, b): (round(d, 6), sep) for a, b, d, sep in pairs}
     assert verdict == {("a", "b"): (0.2, True), ("a", "c"): (0.1, False), ("b", "c"): (-0.1, False)}
+
+
+def test_ablation_record_is_a_whole_full_ablation():
+    from minidense.experiments.ablation import PRESETS, measured_report, variants
+
+    record = records.load_record("ablation_full")
+    seeds = PRESETS["full"][1]
+    assert sorted((r["variant"], r["seed"]) for r in record["runs"]) == sorted(
+        (v.name, s) for v in variants() for s in range(seeds)
+    )
+    assert {r["preset"] for r in record["runs"]} == {"ablation"}
+    report, about = measured_report()
+    assert about == record["about"] and "ablate --preset full" in about["command"]
+    assert all(row["n"] == seeds for row in report.rows.values())
+    align16 = [r["segm"]["AP"] for r in record["runs"] if r["variant"] == "roialign-s16-sigmoid"]
+    assert report.rows["roialign-s16-sigmoid"]["segm"]["AP"][0] == pytest.approx(
+        100 * sum(align16) / len(align16)
+    )
