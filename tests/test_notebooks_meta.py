@@ -9,6 +9,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+import re
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,19 @@ def load(path):
 
 def test_the_course_is_complete():
     assert [p.stem for p in NOTEBOOKS] == COURSE
+
+
+def test_readme_states_each_notebooks_full_mode_time_and_headline():
+    """The README's course table has a row per notebook: its link, its full-mode time and what
+    it ends with (a number a student can compare with)."""
+    readme = (NOTEBOOK_DIR.parent / "README.md").read_text(encoding="utf-8")
+    for stem in COURSE:
+        rows = [line for line in readme.splitlines() if f"notebooks/{stem}.ipynb)" in line]
+        assert len(rows) == 1, f"README: one course-table row for {stem}, found {len(rows)}"
+        cells = [c.strip() for c in rows[0].strip().strip("|").split("|")]
+        assert len(cells) == 3, f"README's row for {stem}: notebook | time | headline, got {cells}"
+        assert re.fullmatch(r"(about )?\d+(\.\d+)? (s|min)( \d+ s)?", cells[1]), (stem, cells[1])
+        assert re.search(r"\d", cells[2]), f"README's row for {stem} names no number: {cells[2]}"
 
 
 def test_checker_catches_redefinitions():
