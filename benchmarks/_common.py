@@ -50,8 +50,12 @@ def threads_in_effect(torch=None):
     """``numba threads=N BLAS threads=M[ torch threads=K]``: the counts the run really uses."""
     import numba
 
+    try:  # the layer decides speed (OpenMP's threads spin against BLAS): print what runs
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel function has run yet
+        layer = "not started"
     text = (
-        f"numba threads={numba.get_num_threads()} "
+        f"numba threads={numba.get_num_threads()} layer={layer} "
         f"BLAS threads={os.environ.get('OPENBLAS_NUM_THREADS')}"
     )
     return text + (f" torch threads={torch.get_num_threads()}" if torch is not None else "")

@@ -16,6 +16,12 @@ from _common import add_threads_argument, early_threads, positive_int, threads_i
 
 THREADS = early_threads()  # before NumPy and Numba are imported
 
+# minidense before numba: it picks numba's threading layer, and numba.set_num_threads() below
+# starts numba's threads on whatever layer is chosen by then (OpenMP's spinning threads made a
+# step 2.5-3x slower here).
+import minidense as md  # noqa: E402
+from minidense.models import UNet  # noqa: E402
+
 
 def parse():
     # The first paragraph of the docstring, joined: its first line alone stops mid-sentence.
@@ -42,9 +48,6 @@ def timed(fn, repeat):
 
 
 def minidense_step(args, x, y):
-    import minidense as md
-    from minidense.models import UNet
-
     md.manual_seed(0)
     net = UNet(3, 4, depth=args.depth, base=args.base, upsampling="bilinear")
     opt = md.optim.AdamW(net.parameters(), lr=1e-3)
