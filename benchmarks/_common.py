@@ -7,6 +7,7 @@ read NUMBA_NUM_THREADS / OPENBLAS_NUM_THREADS once, when they start.
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -59,3 +60,16 @@ def threads_in_effect(torch=None):
         f"BLAS threads={os.environ.get('OPENBLAS_NUM_THREADS')}"
     )
     return text + (f" torch threads={torch.get_num_threads()}" if torch is not None else "")
+
+
+def add_json_argument(parser):
+    """``--json FILE``: also write the medians as JSON (what ``benchmarks/record.py`` reads)."""
+    parser.add_argument("--json", metavar="FILE",
+                        help="also write each op's median milliseconds per implementation as JSON")  # fmt: skip
+
+
+def write_json(path, bench, ops, threads):
+    """``ops``: ``{op: {implementation: median ms}}``, minidense's among them."""
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"bench": bench, "threads": threads, "ops": ops}, f, indent=1)

@@ -23,7 +23,14 @@ import sys
 import tempfile
 import time
 
-from _common import add_threads_argument, early_threads, positive_int
+from _common import (
+    add_json_argument,
+    add_threads_argument,
+    early_threads,
+    positive_int,
+    threads_in_effect,
+    write_json,
+)
 
 if "--cold" in sys.argv:  # must happen before numba is imported
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="minidense-bench-cache-")
@@ -245,6 +252,7 @@ def main():
     parser.add_argument("--repeats", type=positive_int, default=15)
     add_threads_argument(parser, THREADS, help="threads for all three")
     parser.add_argument("--cold", action="store_true", help="compile Numba kernels from scratch")
+    add_json_argument(parser)
     args = parser.parse_args()
     if torch is not None:
         torch.set_num_threads(args.threads)
@@ -257,7 +265,11 @@ def main():
         + (f"torch {torch.__version__} threads={torch.get_num_threads()}" if torch else "no torch")
         + (", cold Numba cache" if args.cold else "")
     )
-    print_table(run(args.repeats))
+    rows = run(args.repeats)
+    print_table(rows)
+    ops = {name: {label: 1e3 * statistics.median(times) for label, times in warm.items()}
+           for name, _, warm in rows}  # fmt: skip
+    write_json(args.json, "dense", ops, threads_in_effect(torch))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,14 @@ import argparse
 import statistics
 import time
 
-from _common import add_threads_argument, early_threads, positive_int, threads_in_effect
+from _common import (
+    add_json_argument,
+    add_threads_argument,
+    early_threads,
+    positive_int,
+    threads_in_effect,
+    write_json,
+)
 
 THREADS = early_threads()  # before NumPy and Numba are imported
 
@@ -90,6 +97,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=positive_int, default=7)
     add_threads_argument(p, THREADS)
+    add_json_argument(p)
     args = p.parse_args()
     import numba
 
@@ -109,9 +117,11 @@ def main():
     if have_torch:
         header += f"{'torchvision ms':>16}{'speed-up':>10}{'max |diff|':>12}"
     print(header)
+    ops = {}
     for name, kind, size, kw in CASES:
         run = ours(kind, size, kw, x, rois, grad)
         first, warm = timed(run, args.repeats)
+        ops[name] = {"minidense": warm * 1e3}
         line = f"{name:<18}{first - warm:>10.2f}{warm * 1e3:>10.1f}"
         if have_torch:
             ref = theirs(kind, size, kw, x, rois, grad)
@@ -119,8 +129,10 @@ def main():
             (o1, g1), (o2, g2) = run(), ref()
             diff = max(np.abs(o1 - o2).max(), np.abs(g1 - g2).max())
             line += f"{warm_t * 1e3:>16.1f}{warm_t / warm:>9.2f}x{diff:>12.2e}"
+            ops[name]["torchvision"] = warm_t * 1e3
         print(line)
     print("compile s = first call minus warm call; near 0 once Numba's on-disk cache is warm.")
+    write_json(args.json, "roi", ops, threads)
 
 
 if __name__ == "__main__":

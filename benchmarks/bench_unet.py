@@ -12,7 +12,14 @@ import statistics
 import sys
 import time
 
-from _common import add_threads_argument, early_threads, positive_int, threads_in_effect
+from _common import (
+    add_json_argument,
+    add_threads_argument,
+    early_threads,
+    positive_int,
+    threads_in_effect,
+    write_json,
+)
 
 THREADS = early_threads()  # before NumPy and Numba are imported
 
@@ -32,6 +39,7 @@ def parse():
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--base", type=int, default=16)
     p.add_argument("--depth", type=int, default=3)
+    add_json_argument(p)
     return p.parse_args()
 
 
@@ -144,6 +152,8 @@ def main():
     for name, first, warm in rows:
         print(f"{name:<10} {first:>13.2f} {warm:>8.3f} {warm / ref:>6.2f}x")
     print(f"ratio = warm time / {ref_name}'s warm time (> 1: slower than {ref_name})")
+    op = f"U-Net training step {shape}"
+    write_json(args.json, "unet", {op: {name: warm * 1e3 for name, _, warm in rows}}, threads)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Nothing is timed here: the scripts are started only far enough to parse their arguments.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -64,3 +65,77 @@ def test_the_shared_module_loads_neither_numpy_nor_numba():
     result = _run([], code=code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------------
+# benchmarks/record.py: the benchmark record and its comparison with the last one
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def record():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import record as module
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+def _bench(ms_ours, ms_numpy, ms_torch=None):
+    times = {"minidense": ms_ours, "numpy": ms_numpy}
+    if ms_torch is not None:
+        times["torch"] = ms_torch
+    return {"dense": {"threads": "numba threads=2", "ops": {"conv2d": times}}}
+
+
+def _record(module, benches):
+    return {"date": "2026-12-07", "commit": "abc1234", "runs": 3, "threads": 2,
+            "machine": "2 CPU cores", "benches": benches, "ratios": module.ratios(benches)}  # fmt: skip
+
+
+def test_a_script_writes_the_json_the_record_reads(tmp_path):
+    out = tmp_path / "bench_unet.json"
+    result = _run([str(BENCH / "bench_unet.py"), "--size", "32", "--batch", "1", "--repeat", "1",
+                   "--json", str(out)])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["bench"] == "unet" and "layer=workqueue" in data["threads"]
+    ((op, times),) = data["ops"].items()
+    assert "1x3x32x32" in op and times["minidense"] > 0
+
+
+def test_medians_over_runs_and_ratios(record):
+    runs = [_bench(10.0, 20.0), _bench(30.0, 20.0), _bench(14.0, 40.0)]
+    merged = record.median_of(runs)
+    assert merged["dense"]["ops"]["conv2d"] == {"minidense": 14.0, "numpy": 20.0}
+    assert record.ratios(merged) == {"dense: conv2d": {"numpy": 0.7}}
+
+
+def test_a_ratio_more_than_one_and_a_half_times_worse_is_flagged(record):
+    old = _record(record, _bench(10.0, 20.0, 10.0))  # 0.5 vs NumPy, 1.0 vs torch
+    fine = _record(record, _bench(14.0, 20.0, 14.0))  # 1.4x worse: noise on this machine
+    assert record.compare(fine, old) == []
+    worse = _record(record, _bench(16.0, 20.0, 10.0))  # vs NumPy 0.5 -> 0.8, vs torch 1.0 -> 1.6
+    assert [(op, name) for op, name, _, _ in record.compare(worse, old)] == [
+        ("dense: conv2d", "numpy"), ("dense: conv2d", "torch")]  # fmt: skip
+    # An op or baseline the last record lacks is not compared (no torch there: nothing to say).
+    assert record.compare(worse, _record(record, _bench(10.0, 20.0))) == [
+        ("dense: conv2d", "numpy", 0.5, 0.8)]  # fmt: skip
+
+
+def test_the_docs_table_is_generated_from_the_newest_record(record, tmp_path):
+    newest = record.latest(BENCH / "records")
+    assert newest is not None, "benchmarks/records/ holds no record"
+    docs = (BENCH.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    assert f"{record.BEGIN}\n{record.markdown(newest)}\n{record.END}" in docs
+    page = tmp_path / "page.md"
+    page.write_text(f"# x\n{record.BEGIN}\nold\n{record.END}\ntail\n")
+    record.update_docs(page, "new table")
+    assert page.read_text() == f"# x\n{record.BEGIN}\nnew table\n{record.END}\ntail\n"
+    page.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        record.update_docs(page, "t")
+
+
+def test_record_refuses_zero_runs():
+    result = _run([str(BENCH / "record.py"), "--runs", "0"])
+    assert result.returncode == 2 and "must be a positive integer" in result.stderr
