@@ -3,7 +3,8 @@ in a dated JSON record, a comparison with the last record, and the table in docs
 
     python benchmarks/record.py [--runs 3] [--threads 2] [--out benchmarks/records] [--check]
 
-Each run starts bench_dense, bench_roi and bench_unet in fresh processes, one after the other;
+Each run starts bench_dense, bench_roi, bench_unet and bench_maskrcnn in fresh processes, one
+after the other;
 a record keeps, per op and implementation, the median over the runs. A ratio is minidense's time
 divided by a baseline's (NumPy, and torch/torchvision when importable): < 1 means minidense is
 faster. A ratio more than 1.5x worse than in the last record is flagged (``--check``: exit 1),
@@ -25,7 +26,7 @@ from pathlib import Path
 from _common import positive_int
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("bench_dense", "bench_roi", "bench_unet")
+BENCHES = ("bench_dense", "bench_roi", "bench_unet", "bench_maskrcnn")
 WORSE = 1.5  # a ratio this many times the last record's is flagged
 BEGIN, END = "<!-- benchmark-record:begin -->", "<!-- benchmark-record:end -->"
 

@@ -24,7 +24,13 @@ def _run(args, env=None, code=None):
 
 @pytest.mark.parametrize(
     "script, flag",
-    [("bench_dense", "--repeats"), ("bench_roi", "--repeats"), ("bench_unet", "--repeat")],
+    [
+        ("bench_dense", "--repeats"),
+        ("bench_roi", "--repeats"),
+        ("bench_unet", "--repeat"),
+        ("bench_maskrcnn", "--steps"),
+        ("bench_maskrcnn", "--blocks"),
+    ],  # fmt: skip
 )
 def test_zero_repeats_are_refused(script, flag):
     result = _run([str(BENCH / f"{script}.py"), flag, "0"])
@@ -32,7 +38,7 @@ def test_zero_repeats_are_refused(script, flag):
     assert "must be a positive integer" in result.stderr
 
 
-@pytest.mark.parametrize("script", ["bench_dense", "bench_roi", "bench_unet"])
+@pytest.mark.parametrize("script", ["bench_dense", "bench_roi", "bench_unet", "bench_maskrcnn"])
 def test_threads_flag_wins_over_the_environment(script):
     # Import the script as a module with --threads 3 on its command line, as when it is run.
     code = (
