@@ -34,7 +34,7 @@ def fake_training(monkeypatch):
         segm = dict(zip(A.METRICS, base / 100, strict=True))
         bbox = dict(zip(A.METRICS, (base + 5) / 100, strict=True))
         bar.update(1)
-        return {"segm": segm, "bbox": bbox, "seconds": 0.0}
+        return {"segm": segm, "bbox": bbox, "history": [], "seconds": 0.0}
 
     monkeypatch.setattr(A, "train_maskrcnn", train)
     monkeypatch.setenv("MINIDENSE_FAST", "0")  # the presets as named, not all shrunk to "fast"
