@@ -76,8 +76,8 @@ def plan_workers(jobs, tasks, cores=None):
 def run_tasks(fn, tasks, labels, *, jobs=1, executor="local", scheduler=None, progress=True,
               finished_before=0):  # fmt: skip
     """Run ``fn(*args)`` for each ``args`` in ``tasks``; yield each task's index as it finishes,
-    with a bar of finished tasks (``labels[i]`` names task i on it). The first failure cancels
-    the tasks not started and is raised once the running ones end (they keep what they saved)."""
+    with a bar of finished tasks (``labels[i]`` names task i on it). The first failure is raised
+    once the tasks running then have ended (what they saved is kept); the rest do not start."""
     bar = tqdm(total=finished_before + len(tasks), initial=finished_before, disable=not progress,
                desc="ablation", unit="variant")  # fmt: skip
     runner = _run_dask if executor == "dask" else _run_local
@@ -120,15 +120,27 @@ def _run_local(fn, tasks, jobs, scheduler, progress):
     # fork, and a forkserver would hand out its own environment, not the thread counts set here.
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context)
+    queue = list(enumerate(tasks))[::-1]
+    running = {}
+
+    def submit():
+        i, args = queue.pop()
+        running[pool.submit(fn, *args)] = i
+
     try:
-        # The workers start as the tasks are submitted, so all of them inside this block.
+        # One task per worker, each started by its submit: all of them here, with these counts.
         with _environment(dict.fromkeys(THREAD_VARIABLES, str(threads))):
-            pending = {pool.submit(fn, *args): i for i, args in enumerate(tasks)}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for _ in range(workers):
+                submit()
+        # The rest one at a time as workers free up, so that nothing waits in the pool's queue: on
+        # ^C (which reaches the workers too) or an error, the pool stops as soon as they do.
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                i = pending.pop(future)
+                i = running.pop(future)
                 future.result()  # a worker's error, raised here
+                if queue:
+                    submit()
                 yield i
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
