@@ -89,7 +89,8 @@ def _cmd_train_maskrcnn(args):
 def _cmd_ablate(args):
     from .experiments.ablation import run_ablation
 
-    report = run_ablation(args.preset, args.seeds, tuple(args.strides), args.out)
+    report = run_ablation(args.preset, args.seeds, tuple(args.strides), args.out, jobs=args.jobs,
+                          executor=args.executor, scheduler=args.scheduler)  # fmt: skip
     print(report.text)
     print(f"\nresults.json, results.csv, report.txt and ablation.png are in {args.out}/")
 
@@ -208,7 +209,17 @@ def build_parser():
     )
     ab.add_argument("--seeds", type=_positive, default=None, help="seeds per variant")
     ab.add_argument("--strides", type=int, nargs="+", choices=(16, 32), default=[16, 32])
-    ab.add_argument("--out", default="runs/ablation", help="results folder (also the resume point)")
+    ab.add_argument("--out", default="runs/ablation",
+                    help="results folder (also the resume point); with --executor dask, a folder "
+                    "every Dask worker reaches at the same path")  # fmt: skip
+    ab.add_argument("--jobs", type=_positive, default=1,
+                    help="variants trained at once, each in its own process on this machine, the "
+                    "cores shared out among them (default: %(default)s, one after another)")  # fmt: skip
+    ab.add_argument("--executor", choices=("local", "dask"), default="local",
+                    help="local: this machine (--jobs); dask: a running Dask cluster (--scheduler; "
+                    'the dask extra: pip install "minidense[dask]")')  # fmt: skip
+    ab.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                    help="the Dask scheduler's address, e.g. tcp://HOST:8786 (--executor dask)")  # fmt: skip
     ab.set_defaults(
         func=_cmd_ablate, on_interrupt=": rerun the same command: finished variants are kept"
     )

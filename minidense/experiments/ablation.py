@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from .executors import check_executor, run_tasks
 from .maskrcnn import preset as training_preset
 from .maskrcnn import train_maskrcnn
 from .records import load_record
@@ -69,10 +70,19 @@ class Report:
 
 
 def run_ablation(preset="quick", seeds=None, strides=(16, 32), out="runs/ablation", progress=True,
-                 plots=True):  # fmt: skip
-    """Train every variant for every seed (skipping finished ones), then summarise."""
+                 plots=True, jobs=1, executor="local", scheduler=None):  # fmt: skip
+    """Train every variant for every seed (skipping finished ones), then summarise.
+
+    ``jobs``: how many variants train at once, each in its own worker process on this machine,
+    the cores shared out so that workers × threads <= cores (a script that calls this with
+    ``jobs`` > 1 needs ``if __name__ == "__main__":``, as any that starts processes does).
+    ``executor="dask"`` with ``scheduler="tcp://HOST:8786"`` hands the variants to a running Dask
+    cluster instead (the ``dask`` extra); ``out`` must then be a folder every worker reaches at
+    the same path. Whichever runs them, every variant writes the same record to ``out/runs``.
+    """
     check_choice("run_ablation", "preset", preset, PRESETS)
     check_flags("run_ablation", progress=progress, plots=plots)
+    check_executor("run_ablation", jobs, executor, scheduler)
     train_preset, default_seeds = PRESETS[preset]
     if fast_mode():
         train_preset = "fast"
@@ -94,23 +104,54 @@ def run_ablation(preset="quick", seeds=None, strides=(16, 32), out="runs/ablatio
     steps = -(-p["n_train"] // p["batch_size"]) * p["epochs"]
     done = {k: _load(run_dir, *k, settings_of(p, k[0])) for k in todo}
     remaining = [k for k in todo if done[k] is None]
-    bar = tqdm(total=len(todo) * steps, initial=(len(todo) - len(remaining)) * steps,
-               disable=not progress, desc="ablation", unit="step")  # fmt: skip
-    for v, s in remaining:
-        bar.set_description(f"ablation [{v.name} seed {s}]")
-        r = train_maskrcnn(v.pooler, v.stride, v.mask_loss, seed=s, preset_name=train_preset,
-                           progress=False, plots=False, bar=bar)  # fmt: skip
-        record = {"variant": v.name, "pooler": v.pooler, "stride": v.stride,
-                  "mask_loss": v.mask_loss, "seed": s, "preset": train_preset,
-                  "settings": settings_of(p, v), "segm": r["segm"], "bbox": r["bbox"],
-                  "seconds": r["seconds"]}  # fmt: skip
-        _save(run_dir, v, s, record)
-        done[(v, s)] = record
-    bar.close()
+    if executor == "dask" or (jobs > 1 and len(remaining) > 1):
+        # Absolute: a worker elsewhere (or in another folder) writes where this process reads.
+        tasks = [(v, s, train_preset, settings_of(p, v), os.path.abspath(run_dir))
+                 for v, s in remaining]  # fmt: skip
+        labels = [f"{v.name} seed {s}" for v, s in remaining]
+        for i in run_tasks(train_variant, tasks, labels, jobs=jobs, executor=executor,
+                           scheduler=scheduler, progress=progress,
+                           finished_before=len(todo) - len(remaining)):  # fmt: skip
+            v, s = remaining[i]
+            done[(v, s)] = _load_written(run_dir, v, s, settings_of(p, v))
+    else:
+        bar = tqdm(total=len(todo) * steps, initial=(len(todo) - len(remaining)) * steps,
+                   disable=not progress, desc="ablation", unit="step")  # fmt: skip
+        for v, s in remaining:
+            bar.set_description(f"ablation [{v.name} seed {s}]")
+            done[(v, s)] = train_variant(v, s, train_preset, settings_of(p, v), run_dir, bar)
+        bar.close()
 
     report = summarise([done[k] for k in todo])
     _write_outputs(out, report, [done[k] for k in todo], plots)
     return report
+
+
+def train_variant(v, seed, train_preset, settings, run_dir, bar=None):
+    """Train variant ``v`` with ``seed`` and save its record in ``run_dir``; return the record.
+    What every executor runs, so a record is the same wherever it was trained."""
+    r = train_maskrcnn(v.pooler, v.stride, v.mask_loss, seed=seed, preset_name=train_preset,
+                       progress=False, plots=False, bar=bar)  # fmt: skip
+    # The per-epoch training losses: a record of how it trained, not just where it ended.
+    record = {"variant": v.name, "pooler": v.pooler, "stride": v.stride,
+              "mask_loss": v.mask_loss, "seed": seed, "preset": train_preset,
+              "settings": settings, "segm": r["segm"], "bbox": r["bbox"],
+              "history": r["history"], "seconds": r["seconds"]}  # fmt: skip
+    _save(run_dir, v, seed, record)
+    return record
+
+
+def _load_written(run_dir, v, seed, settings):
+    """The record a worker reports written, read back here: the report is built from the files
+    in ``run_dir``, which a worker on another machine reaches only through a shared folder."""
+    record = _load(run_dir, v, seed, settings)
+    if record is None:
+        raise RuntimeError(
+            f"a worker finished {v.name} seed {seed}, but {_path(run_dir, v, seed)} is not "
+            "here: --out must be a folder every worker reaches at the same path (a shared "
+            "file system)"
+        )
+    return record
 
 
 # Model options that change only one stride's variants (MaskRCNNConfig: the per-RoI fifth stage
