@@ -27,9 +27,10 @@ from _common import (
 
 THREADS = early_threads()  # before NumPy and Numba are imported
 
+# minidense before NumPy and numba: it sets numba's threading layer and OpenBLAS's thread timeout,
+# which OpenBLAS reads when NumPy loads it (else idle BLAS threads spin, and count as cores used).
+import minidense as md  # noqa: E402, I001
 import numpy as np  # noqa: E402
-
-import minidense as md  # noqa: E402  (before numba: it picks numba's threading layer)
 from minidense import optim  # noqa: E402
 from minidense.data import Cached, DataLoader, ShapesInstances  # noqa: E402
 from minidense.experiments.maskrcnn import preset  # noqa: E402
