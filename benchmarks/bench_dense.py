@@ -23,19 +23,12 @@ import sys
 import tempfile
 import time
 
-from _common import (
-    add_json_argument,
-    add_threads_argument,
-    early_threads,
-    positive_int,
-    threads_in_effect,
-    write_json,
-)
+import _common as bench
 
 if "--cold" in sys.argv:  # must happen before numba is imported
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="minidense-bench-cache-")
 # The same number of threads for everyone: Numba's pool, NumPy's BLAS and PyTorch.
-THREADS = early_threads()
+THREADS = bench.early_threads()
 
 import numpy as np  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
@@ -249,10 +242,10 @@ def print_table(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=positive_int, default=15)
-    add_threads_argument(parser, THREADS, help="threads for all three")
+    parser.add_argument("--repeats", type=bench.positive_int, default=15)
+    bench.add_threads_argument(parser, THREADS, help="threads for all three")
     parser.add_argument("--cold", action="store_true", help="compile Numba kernels from scratch")
-    add_json_argument(parser)
+    bench.add_json_argument(parser)
     args = parser.parse_args()
     if torch is not None:
         torch.set_num_threads(args.threads)
@@ -269,7 +262,7 @@ def main():
     print_table(rows)
     ops = {name: {label: 1e3 * statistics.median(times) for label, times in warm.items()}
            for name, _, warm in rows}  # fmt: skip
-    write_json(args.json, "dense", ops, threads_in_effect(torch))
+    bench.write_json(args.json, "dense", ops, bench.threads_in_effect(torch))
 
 
 if __name__ == "__main__":

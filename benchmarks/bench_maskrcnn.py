@@ -16,16 +16,9 @@ import statistics
 import sys
 import time
 
-from _common import (
-    add_json_argument,
-    add_threads_argument,
-    early_threads,
-    positive_int,
-    threads_in_effect,
-    write_json,
-)
+import _common as bench
 
-THREADS = early_threads()  # before NumPy and Numba are imported
+THREADS = bench.early_threads()  # before NumPy and Numba are imported
 
 # minidense before NumPy and numba: it sets numba's threading layer and OpenBLAS's thread timeout,
 # which OpenBLAS reads when NumPy loads it (else idle BLAS threads spin, and count as cores used).
@@ -44,10 +37,10 @@ PAUSE_S = 0.5
 
 def parse():
     p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    add_threads_argument(p, THREADS)
-    p.add_argument("--steps", type=positive_int, default=60, help="timed steps in all")
-    p.add_argument("--blocks", type=positive_int, default=3)
-    add_json_argument(p)
+    bench.add_threads_argument(p, THREADS)
+    p.add_argument("--steps", type=bench.positive_int, default=60, help="timed steps in all")
+    p.add_argument("--blocks", type=bench.positive_int, default=3)
+    bench.add_json_argument(p)
     return p.parse_args()
 
 
@@ -115,7 +108,7 @@ def main():
     cpus = [sum(c for _, c in r.values()) for r in rows]
     step_ms = 1e3 * statistics.median(walls)
     print(f"Mask R-CNN training step (train-maskrcnn's default, batch 4 of 128 px), "
-          f"{threads_in_effect()}, median of {len(rows)} steps in {args.blocks} blocks")  # fmt: skip
+          f"{bench.threads_in_effect()}, median of {len(rows)} steps in {args.blocks} blocks")  # fmt: skip
     print(f"{'stage':<12}{'median ms':>10}{'share':>8}{'cores used':>12}")
     ops = {}
     medians = {s: 1e3 * statistics.median(r[s][0] for r in rows) for s in STAGES}
@@ -129,7 +122,7 @@ def main():
     print("share = of the stages' summed medians; cores used = CPU time / wall time of the process "
           "over the stage (2.00: two cores busy)")  # fmt: skip
     ops["Mask R-CNN training step"] = {"minidense": step_ms}
-    write_json(args.json, "maskrcnn", ops, threads_in_effect())
+    bench.write_json(args.json, "maskrcnn", ops, bench.threads_in_effect())
 
 
 if __name__ == "__main__":

@@ -12,16 +12,9 @@ import argparse
 import statistics
 import time
 
-from _common import (
-    add_json_argument,
-    add_threads_argument,
-    early_threads,
-    positive_int,
-    threads_in_effect,
-    write_json,
-)
+import _common as bench
 
-THREADS = early_threads()  # before NumPy and Numba are imported
+THREADS = bench.early_threads()  # before NumPy and Numba are imported
 
 import numpy as np  # noqa: E402
 
@@ -95,9 +88,9 @@ def theirs(kind, size, kw, x, rois, grad):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=positive_int, default=7)
-    add_threads_argument(p, THREADS)
-    add_json_argument(p)
+    p.add_argument("--repeats", type=bench.positive_int, default=7)
+    bench.add_threads_argument(p, THREADS)
+    bench.add_json_argument(p)
     args = p.parse_args()
     import numba
 
@@ -111,7 +104,7 @@ def main():
         have_torch = False
 
     x, rois, grad = make_inputs()
-    threads = threads_in_effect(torch if have_torch else None)
+    threads = bench.threads_in_effect(torch if have_torch else None)
     print(f"features {x.shape} float32, {len(rois)} RoIs, spatial_scale 1/16, {threads}")
     header = f"{'op (fwd+bwd)':<18}{'compile s':>10}{'ours ms':>10}"
     if have_torch:
@@ -132,7 +125,7 @@ def main():
             ops[name]["torchvision"] = warm_t * 1e3
         print(line)
     print("compile s = first call minus warm call; near 0 once Numba's on-disk cache is warm.")
-    write_json(args.json, "roi", ops, threads)
+    bench.write_json(args.json, "roi", ops, threads)
 
 
 if __name__ == "__main__":

@@ -12,16 +12,9 @@ import statistics
 import sys
 import time
 
-from _common import (
-    add_json_argument,
-    add_threads_argument,
-    early_threads,
-    positive_int,
-    threads_in_effect,
-    write_json,
-)
+import _common as bench
 
-THREADS = early_threads()  # before NumPy and Numba are imported
+THREADS = bench.early_threads()  # before NumPy and Numba are imported
 
 # minidense before numba: it picks numba's threading layer, and numba.set_num_threads() below
 # starts numba's threads on whatever layer is chosen by then (OpenMP's spinning threads made a
@@ -33,13 +26,13 @@ from minidense.models import UNet  # noqa: E402
 def parse():
     # The first paragraph of the docstring, joined: its first line alone stops mid-sentence.
     p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    add_threads_argument(p, THREADS)
-    p.add_argument("--repeat", "--repeats", dest="repeat", type=positive_int, default=5)
+    bench.add_threads_argument(p, THREADS)
+    p.add_argument("--repeat", "--repeats", dest="repeat", type=bench.positive_int, default=5)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--base", type=int, default=16)
     p.add_argument("--depth", type=int, default=3)
-    add_json_argument(p)
+    bench.add_json_argument(p)
     return p.parse_args()
 
 
@@ -145,7 +138,7 @@ def main():
     except ImportError:
         print("(torch is not installed: only minidense is timed)", file=sys.stderr)
     shape = f"{args.batch}x3x{args.size}x{args.size}, base {args.base}, depth {args.depth}"
-    threads = threads_in_effect(sys.modules["torch"] if len(rows) > 1 else None)
+    threads = bench.threads_in_effect(sys.modules["torch"] if len(rows) > 1 else None)
     print(f"U-Net training step ({shape}), {threads}, median of {args.repeat}")
     print(f"{'':<10} {'first call s':>13} {'warm s':>8} {'ratio':>7}")
     ref_name, _, ref = rows[-1]
@@ -153,7 +146,7 @@ def main():
         print(f"{name:<10} {first:>13.2f} {warm:>8.3f} {warm / ref:>6.2f}x")
     print(f"ratio = warm time / {ref_name}'s warm time (> 1: slower than {ref_name})")
     op = f"U-Net training step {shape}"
-    write_json(args.json, "unet", {op: {name: warm * 1e3 for name, _, warm in rows}}, threads)
+    bench.write_json(args.json, "unet", {op: {name: warm * 1e3 for name, _, warm in rows}}, threads)
 
 
 if __name__ == "__main__":
