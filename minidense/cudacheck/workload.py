@@ -137,11 +137,29 @@ def _arrays(rng, dtype):
         _ = C.CudaArray.from_device(C.zeros(shape, dtype).dev[::2])
 
 
+def _optimizers(rng, dtype):
+    """A step of Adam (decay added to the gradient) and AdamW (decay on the weights): the fused
+    update kernel, both of its decay branches."""
+    for make in (md.optim.Adam, md.optim.AdamW):
+        w = _leaf(rng, (3, 5), dtype)
+        w.grad = md.tensor(rng.standard_normal((3, 5)).astype(dtype)).to("cuda")
+        make([w], lr=1e-3, weight_decay=1e-2).step()
+
+
 def run(seed=0):
     """Run the workload on "cuda" (a GPU, or the simulator when NUMBA_ENABLE_CUDASIM=1)."""
     rng = np.random.default_rng(seed)
     for dtype in (np.float32, np.float64):
-        for part in (_conv, _pool, _upsample, _roi, _norm_and_losses, _elementwise, _arrays):
+        for part in (
+            _conv,
+            _pool,
+            _upsample,
+            _roi,
+            _norm_and_losses,
+            _elementwise,
+            _arrays,
+            _optimizers,
+        ):
             part(rng, dtype)
 
 
