@@ -47,6 +47,14 @@ def add_threads_argument(parser, default, help="Numba, OpenBLAS and PyTorch alik
     parser.add_argument("--threads", type=positive_int, default=default, help=help)
 
 
+def start_numba_threads(n):
+    """Start numba's thread pool with ``n`` threads (at most the pool's size). Call it after
+    importing minidense, which chooses the threading layer the pool starts on."""
+    import numba  # here, not at the top: this module is imported before the thread counts are set
+
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
 def threads_in_effect(torch=None):
     """``numba threads=N BLAS threads=M[ torch threads=K]``: the counts the run really uses."""
     import numba

@@ -44,47 +44,57 @@ def parse():
     return p.parse_args()
 
 
+def staged_losses(model, images, targets, rng, mark):
+    """``model(images, targets, rng=rng)`` (a training forward without a keypoint head), run in
+    stages: ``mark(stage)`` after the backbone, the RPN and the RoI heads. Returns the losses
+    (tests/test_benchmarks_cli.py holds them equal to the model's own forward)."""
+    features, sizes, _ = model._features(images)
+    mark("backbone")
+    targets = check_targets(targets, sizes, model.cfg.num_classes)
+    proposals, losses = model.rpn(features, sizes, targets, rng)
+    mark("rpn")
+    losses.update(model.roi_heads.losses(features, proposals, targets, rng))
+    mark("roi heads")
+    return losses
+
+
 def make_step(n_train=64):
     """A closure running one training step and returning ``{stage: (wall s, cpu s)}``."""
     p = preset("default")
     md.manual_seed(0)
     # Rendered once, as train_maskrcnn does: "data" is then batching and flipping.
     data = Cached(ShapesInstances(n_train, image_size=p["image_size"], seed=0))
+    for k in range(len(data)):  # render them all now, whatever the number of steps timed
+        data[k]
     loader = DataLoader(data, p["batch_size"], shuffle=True, seed=0, hflip=True)
     model = MaskRCNN(MaskRCNNConfig())
     opt = optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     rng = np.random.default_rng(0)
     batches = iter(())
 
-    def clock(times, stage, t, c):
-        times[stage] = (time.perf_counter() - t, time.process_time() - c)
-        return time.perf_counter(), time.process_time()
-
     def step():
         nonlocal batches
         times = {}
-        t, c = time.perf_counter(), time.process_time()
+        last = [time.perf_counter(), time.process_time()]
+
+        def mark(stage):  # the wall and CPU time since the previous mark
+            wall, cpu = time.perf_counter(), time.process_time()
+            times[stage] = (wall - last[0], cpu - last[1])
+            last[:] = wall, cpu
+
         try:
             images, targets = next(batches)
         except StopIteration:
             batches = iter(loader)
             images, targets = next(batches)
-        t, c = clock(times, "data", t, c)
-        # model(images, targets) in stages, as MaskRCNN.forward runs them
-        features, sizes, _ = model._features(images)
-        t, c = clock(times, "backbone", t, c)
-        targets = check_targets(targets, sizes, model.cfg.num_classes)
-        proposals, losses = model.rpn(features, sizes, targets, rng)
-        t, c = clock(times, "rpn", t, c)
-        losses.update(model.roi_heads.losses(features, proposals, targets, rng))
-        t, c = clock(times, "roi heads", t, c)
-        total = sum(losses.values())
+        mark("data")
+        total = sum(staged_losses(model, images, targets, rng, mark).values())
         opt.zero_grad()
         total.backward()
-        t, c = clock(times, "backward", t, c)
+        mark("backward")
         optim.clip_grad_norm_(list(model.parameters()), 10.0)
         opt.step()
-        clock(times, "optimizer", t, c)
+        mark("optimizer")
         return times
 
     return step
@@ -92,9 +102,7 @@ def make_step(n_train=64):
 
 def main():
     args = parse()
-    import numba
-
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    bench.start_numba_threads(args.threads)
     step = make_step()
     for _ in range(WARMUP):
         step()

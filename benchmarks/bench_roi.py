@@ -92,9 +92,7 @@ def main():
     bench.add_threads_argument(p, THREADS)
     bench.add_json_argument(p)
     args = p.parse_args()
-    import numba
-
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    bench.start_numba_threads(args.threads)
     try:
         import torch
 

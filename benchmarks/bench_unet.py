@@ -16,7 +16,7 @@ import _common as bench
 
 THREADS = bench.early_threads()  # before NumPy and Numba are imported
 
-# minidense before numba: it picks numba's threading layer, and numba.set_num_threads() below
+# minidense before numba: it picks numba's threading layer, and start_numba_threads() below
 # starts numba's threads on whatever layer is chosen by then (OpenMP's spinning threads made a
 # step 2.5-3x slower here).
 import minidense as md  # noqa: E402
@@ -122,10 +122,9 @@ def torch_step(args, x, y):
 
 def main():
     args = parse()
-    import numba
     import numpy as np
 
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    bench.start_numba_threads(args.threads)
 
     rng = np.random.default_rng(0)
     x = rng.random((args.batch, 3, args.size, args.size), dtype=np.float32)

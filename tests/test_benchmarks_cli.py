@@ -145,3 +145,31 @@ def test_the_docs_table_is_generated_from_the_newest_record(record, tmp_path):
 def test_record_refuses_zero_runs():
     result = _run([str(BENCH / "record.py"), "--runs", "0"])
     assert result.returncode == 2 and "must be a positive integer" in result.stderr
+
+
+def test_the_staged_mask_rcnn_forward_is_the_models_own():
+    """bench_maskrcnn times MaskRCNN.forward cut into stages: the same losses, to the bit."""
+    import numpy as np
+
+    from minidense.data import ShapesInstances, default_collate
+    from minidense.models.maskrcnn import MaskRCNN, MaskRCNNConfig
+
+    saved = dict(os.environ)  # the script sets thread counts when imported: not for later tests
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_maskrcnn
+    finally:
+        sys.path.remove(str(BENCH))
+        os.environ.clear()
+        os.environ.update(saved)
+    data = ShapesInstances(2, image_size=64, seed=0)
+    images, targets = default_collate([data[0], data[1]])
+    model = MaskRCNN(MaskRCNNConfig())
+    marks = []
+    staged = bench_maskrcnn.staged_losses(model, images, targets, np.random.default_rng(0),
+                                          marks.append)  # fmt: skip
+    own = model(images, targets, rng=np.random.default_rng(0))
+    assert marks == ["backbone", "rpn", "roi heads"]
+    assert sorted(staged) == sorted(own)
+    for name, loss in own.items():
+        assert staged[name].item() == loss.item(), name

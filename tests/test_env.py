@@ -10,10 +10,14 @@ SHOW = (
 )
 
 
+def _clean_env(**env):
+    """This process's environment without the settings minidense makes, plus ``env``."""
+    ours = ("NUMBA_THREADING_LAYER", "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")
+    return {**{k: v for k, v in os.environ.items() if k not in ours}, **env}
+
+
 def _run(**env):
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("NUMBA_THREADING_LAYER", "OPENBLAS_THREAD_TIMEOUT")}  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", SHOW], env={**clean, **env}, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", SHOW], env=_clean_env(**env), capture_output=True,
                          text=True, check=True)  # fmt: skip
     return out.stdout.split()
 
@@ -40,10 +44,8 @@ print(numba.threading_layer())
 
 
 def _layer(first, **env):
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY")}  # fmt: skip
     script = LAYER_AFTER.format(first=first)
-    runs = [subprocess.run([sys.executable, "-c", script], env={**clean, **env},
+    runs = [subprocess.run([sys.executable, "-c", script], env=_clean_env(**env),
                            capture_output=True, text=True, check=True) for _ in range(2)]  # fmt: skip
     return [r.stdout.split()[-1] for r in runs], [r.stderr for r in runs]
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import cuda, prange
 
-from ._targets import cpu_kernel, dual, launch
+from ._targets import cpu_kernel, dual, is_device_array, launch
 
 
 def adam_element(p, g, m, v, i, hyper):
@@ -62,7 +62,7 @@ def adam_update(p, g, m, v, lr, betas, eps, weight_decay, step, decoupled):
     decay = 0 if not weight_decay else (2 if decoupled else 1)
     hyper = (T(lr), T(b1), T(b2), T(1 - b1), T(1 - b2), T(eps), T(weight_decay),
              T(1 - lr * weight_decay), T(1 - b1**step), T(1 - b2**step), np.int64(decay))  # fmt: skip
-    if isinstance(p, np.ndarray):
-        _adam_cpu(p, g, m, v, hyper)
-    else:
+    if is_device_array(p):
         _adam_cuda[launch(p.size)](p, g, m, v, hyper)
+    else:
+        _adam_cpu(p, g, m, v, hyper)
