@@ -5,14 +5,16 @@ import subprocess
 import sys
 
 SHOW = (
-    "import minidense, os, numba; "
-    "print(os.environ['NUMBA_THREADING_LAYER'], os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    "import minidense, os, numba; from numba.core import config; "
+    "print(config.THREADING_LAYER, '+'.join(config.THREADING_LAYER_PRIORITY), "
+    "os.environ['GOMP_SPINCOUNT'], os.environ['OPENBLAS_THREAD_TIMEOUT'])"
 )
 
 
 def _clean_env(**env):
     """This process's environment without the settings minidense makes, plus ``env``."""
-    ours = ("NUMBA_THREADING_LAYER", "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")
+    ours = ("NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY", "GOMP_SPINCOUNT",
+            "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")  # fmt: skip
     return {**{k: v for k, v in os.environ.items() if k not in ours}, **env}
 
 
@@ -22,12 +24,22 @@ def _run(**env):
     return out.stdout.split()
 
 
-def test_defaults_keep_numba_and_openblas_from_spinning():
-    assert _run() == ["workqueue", "1"]
+def _expected_layer():
+    """OpenMP where numba can load its pool here, else workqueue (minidense's priority)."""
+    try:
+        from numba.np.ufunc import omppool  # noqa: F401
+    except ImportError:
+        return "workqueue"
+    return "omp"
+
+
+def test_defaults_prefer_openmp_spinning_briefly_and_keep_openblas_from_spinning():
+    assert _run() == ["default", "omp+workqueue+tbb", "10000", "1"]
 
 
 def test_the_users_own_settings_win():
-    assert _run(NUMBA_THREADING_LAYER="omp", OPENBLAS_THREAD_TIMEOUT="4") == ["omp", "4"]
+    got = _run(NUMBA_THREADING_LAYER="workqueue", GOMP_SPINCOUNT="5", OPENBLAS_THREAD_TIMEOUT="4")
+    assert got == ["workqueue", "omp+workqueue+tbb", "5", "4"]
 
 
 # A parallel kernel of minidense runs; numba reports the layer its threads were started on. The
@@ -50,14 +62,19 @@ def _layer(first, **env):
     return [r.stdout.split()[-1] for r in runs], [r.stderr for r in runs]
 
 
-def test_numba_imported_before_minidense_still_runs_on_workqueue():
+def test_fresh_process_runs_on_the_preferred_layer():
+    layers, errs = _layer("")
+    assert layers == [_expected_layer()] * 2 and "already run" not in errs[0]
+
+
+def test_numba_imported_before_minidense_still_runs_on_the_preferred_layer():
     layers, _ = _layer("import numba")
-    assert layers == ["workqueue", "workqueue"]
+    assert layers == [_expected_layer()] * 2
 
 
 def test_numba_imported_first_honours_the_users_layer():
-    layers, _ = _layer("import numba", NUMBA_THREADING_LAYER="omp")
-    assert layers == ["omp", "omp"]
+    layers, _ = _layer("import numba", NUMBA_THREADING_LAYER="workqueue")
+    assert layers == ["workqueue", "workqueue"]
 
 
 def test_a_layer_already_running_is_reported_once():
@@ -73,6 +90,8 @@ def test_a_layer_already_running_is_reported_once():
     layers, errs = _layer(started)
     running = errs[0].split()[0]
     assert layers[0] == running  # numba cannot switch a running layer
-    if running != "workqueue":  # OpenMP (or TBB) was available, and numba started it
-        assert errs[0].count("already run on its") == 1
-        assert "Import minidense first" in errs[0]
+    assert errs[0].count("already run on its") == 1
+    assert "Import minidense first" in errs[0]
+    # Naming the running layer is the user's choice: then nothing is said.
+    layers, errs = _layer(started, NUMBA_THREADING_LAYER=running)
+    assert layers[0] == running and "already run on its" not in errs[0]

@@ -150,8 +150,9 @@ def _run_dask(fn, tasks, jobs, scheduler, progress):
     distributed = _distributed()
     with distributed.Client(scheduler) as client:
         threads = client.nthreads()
-        # minidense's parallel kernels run on numba's workqueue layer, which aborts its process
-        # when two threads launch kernels at once: one training per worker process.
+        # Where numba finds no OpenMP, minidense's parallel kernels run on its workqueue layer,
+        # which aborts its process when two threads launch kernels at once: one training per
+        # worker process.
         crowded = {w: n for w, n in threads.items() if n > 1}
         if crowded:
             raise ValueError(
