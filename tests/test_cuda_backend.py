@@ -530,6 +530,28 @@ def test_norm_layers_match_cpu(dtype):
         np.testing.assert_allclose(got, expected, **tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_batch_norm_with_fused_relu_matches_cpu(dtype):
+    """conv → BN → ReLU in a Sequential (BN and ReLU run as one op): the device's array path
+    against the CPU's fused kernels, forward, backward and evaluation."""
+    x = IMG.astype(dtype)
+    results = {}
+    for device in ("cpu", "cuda"):
+        md.manual_seed(0)
+        block = md.nn.Sequential(md.nn.Conv2d(3, 4, 3, padding=1), md.nn.BatchNorm2d(4),
+                                 md.nn.ReLU())._cast(dtype).to(device)  # fmt: skip
+        xt = md.tensor(x, requires_grad=True)
+        y = block(xt.to(device))
+        (y * y).sum().backward()
+        block.eval()
+        z = block(md.tensor(x[:1]).to(device))
+        results[device] = [y.numpy(), xt.grad.numpy(), block[1].weight.grad.numpy(),
+                           block[1].bias.grad.numpy(), z.numpy()]  # fmt: skip
+    assert (results["cpu"][0] == 0).any() and (results["cpu"][0] > 0).any()  # the ReLU acted
+    for got, expected in zip(results["cuda"], results["cpu"], strict=True):
+        np.testing.assert_allclose(got, expected, **tol(dtype))
+
+
 def test_batch_norm_checks_devices_before_touching_running_stats():
     x = md.tensor(IMG.astype(np.float32)).to("cuda")
     host = np.ones(3, np.float32)

@@ -1,5 +1,6 @@
 """Batch norm's fused CPU kernels (``minidense.kernels.norm``): against a per-channel formula,
-against the array-op path that devices use, and by gradcheck through ``F.batch_norm``."""
+against the array-op path that devices use, and by gradcheck through ``F.batch_norm``; the same
+for batch norm with its ReLU fused in (``F.batch_norm_relu``, which ``nn.Sequential`` uses)."""
 
 import numpy as np
 import pytest
@@ -65,9 +66,11 @@ def test_backward_matches_the_array_path(shape, need_input):
     x, gamma, beta = data(shape, np.float64, seed=1)
     g = np.random.default_rng(2).standard_normal(shape)
     _, xhat, _, _, inv_std = K.batch_norm_train_forward(x, gamma, beta, 1e-5)
-    gx, gg, gb = K.batch_norm_train_backward(g, xhat, gamma, inv_std, need_input)
+    gx, gg, gb = K.batch_norm_train_backward(g, xhat, gamma, beta, inv_std, need_input)
     axes, bshape = ops_norm._channel_axes(x)
-    gx2, gg2, gb2 = ops_norm._backward_arrays(g, xhat, gamma, inv_std.reshape(bshape), need_input)
+    gx2, gg2, gb2 = ops_norm._backward_arrays(
+        g, xhat, gamma, beta, inv_std.reshape(bshape), need_input
+    )
     np.testing.assert_allclose(gg, gg2, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gb, gb2, rtol=1e-12, atol=1e-12)
     if need_input:
@@ -149,3 +152,131 @@ def test_group_norm_of_an_empty_input_is_empty_and_has_a_backward(shape):
     np.testing.assert_array_equal(layer.weight.grad.numpy(), np.zeros(4))
     np.testing.assert_array_equal(layer.bias.grad.numpy(), np.zeros(4))
     assert md.functional.group_norm(x, 4).shape == shape
+
+
+# ------------------------------------------------------------------ batch norm + ReLU, fused
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_relu_forward_is_relu_of_the_formula_and_of_the_array_path(shape, dtype):
+    x, gamma, beta = data(shape, dtype, seed=6)
+    y, xhat, mean, var, _ = K.batch_norm_train_forward(x, gamma, beta, 1e-5, relu=True)
+    plain = K.batch_norm_train_forward(x, gamma, beta, 1e-5)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, np.maximum(formula(x, gamma, beta, 1e-5), 0), rtol=tol, atol=tol)
+    np.testing.assert_array_equal(y, np.maximum(plain[0], 0))  # bit for bit: same operations
+    np.testing.assert_array_equal(xhat, plain[1])
+    assert (y == 0).any() and (y > 0).any()
+    y2 = ops_norm._forward_arrays(x, gamma, beta, 1e-5, relu=True)[0]
+    np.testing.assert_allclose(y, y2, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("need_input", [True, False])
+def test_fused_relu_backward_matches_the_array_path(shape, need_input):
+    x, gamma, beta = data(shape, np.float64, seed=7)
+    g = np.random.default_rng(8).standard_normal(shape)
+    _, xhat, _, _, inv_std = K.batch_norm_train_forward(x, gamma, beta, 1e-5, relu=True)
+    got = K.batch_norm_train_backward(g, xhat, gamma, beta, inv_std, need_input, relu=True)
+    bshape = ops_norm._channel_axes(x)[1]
+    want = ops_norm._backward_arrays(
+        g, xhat, gamma, beta, inv_std.reshape(bshape), need_input, relu=True
+    )
+    for a, b in zip(got, want, strict=True):
+        if a is None:
+            assert b is None and not need_input
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_relu_equals_batch_norm_then_relu_values_and_gradients(dtype):
+    x, gamma, beta = data((3, 4, 5, 6), dtype, seed=9)
+    g = np.random.default_rng(10).standard_normal(x.shape).astype(dtype)
+    results = []
+    for fused in (True, False):
+        ts = [md.tensor(a, requires_grad=True) for a in (x, gamma, beta)]
+        rm, rv = np.zeros(4, dtype), np.ones(4, dtype)
+        if fused:
+            y = md.functional.batch_norm_relu(ts[0], rm, rv, ts[1], ts[2], training=True)
+        else:
+            y = md.functional.relu(md.functional.batch_norm(ts[0], rm, rv, ts[1], ts[2], True))
+        y.backward(grad=g)
+        results.append([y.numpy(), rm, rv] + [t.grad.numpy() for t in ts])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    # Evaluation mode: the running statistics, then the ReLU.
+    rm, rv = results[0][1], results[0][2]
+    y = md.functional.batch_norm_relu(md.tensor(x), rm, rv, gamma, beta)
+    want = md.functional.relu(md.functional.batch_norm(md.tensor(x), rm, rv, gamma, beta))
+    np.testing.assert_array_equal(y.numpy(), want.numpy())
+
+
+def test_fused_relu_ties_at_zero_and_nan_follow_relu():
+    # γ = 0 and β = 0 in channel 0: every output is exactly 0, where ReLU's gradient is 0 (as in
+    # PyTorch), so that channel passes no gradient. A NaN input stays NaN.
+    x, gamma, beta = data((2, 2, 3, 3), np.float64, seed=11)
+    gamma[0] = beta[0] = 0.0
+    ts = [md.tensor(a, requires_grad=True) for a in (x, gamma, beta)]
+    y = md.functional.batch_norm_relu(ts[0], None, None, ts[1], ts[2], training=True)
+    assert (y.numpy()[:, 0] == 0).all()
+    y.sum().backward()
+    assert (ts[0].grad.numpy()[:, 0] == 0).all() and ts[2].grad.numpy()[0] == 0
+    x[0, 1, 0, 0] = np.nan
+    y = md.functional.batch_norm_relu(md.tensor(x), None, None, gamma, beta, training=True)
+    assert np.isnan(y.numpy()[:, 1]).all()  # the NaN spoils its channel's statistics, as in torch
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (2, 3, 4), (2, 2, 3, 2)])
+def test_functional_batch_norm_relu_gradcheck(shape):
+    x, gamma, beta = data(shape, np.float64, seed=12)
+    xt, wt, bt = (md.tensor(a, requires_grad=True) for a in (x, gamma, beta))
+
+    def f(x, w, b):
+        return md.functional.batch_norm_relu(x, None, None, w, b, training=True)
+
+    assert md.gradcheck(f, [xt, wt, bt])
+
+
+def test_sequential_fuses_batch_norm_and_relu_and_nothing_else():
+    md.manual_seed(0)
+    x = md.tensor(np.random.default_rng(13).standard_normal((2, 3, 6, 6)).astype(np.float32))
+    layers = [md.nn.Conv2d(3, 4, 3, padding=1), md.nn.BatchNorm2d(4), md.nn.ReLU()]
+    seq = md.nn.Sequential(*layers)
+    calls = []
+    original = md.functional.batch_norm_relu
+    try:
+        md.functional.batch_norm_relu = lambda *a: calls.append(1) or original(*a)
+        y = seq(x)
+    finally:
+        md.functional.batch_norm_relu = original
+    assert calls == [1]  # the BatchNorm2d + ReLU pair ran as one op
+    one_by_one = x
+    for m in layers:
+        one_by_one = m(one_by_one)
+    np.testing.assert_allclose(y.numpy(), one_by_one.numpy(), rtol=1e-6, atol=1e-6)
+    y.sum().backward()
+    g_fused = [p.grad.numpy().copy() for p in seq.parameters()]
+    seq.zero_grad()
+    one_by_one.sum().backward()
+    for a, p in zip(g_fused, seq.parameters(), strict=True):
+        np.testing.assert_allclose(a, p.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+    class MyBN(md.nn.BatchNorm2d):  # its own forward must run: no fusion
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    class MyReLU(md.nn.ReLU):
+        def forward(self, x):
+            return super().forward(x) + 1
+
+    bn = md.nn.BatchNorm2d(3)
+    assert bn.fuses_with(md.nn.ReLU())
+    assert not bn.fuses_with(MyReLU()) and not bn.fuses_with(md.nn.Sigmoid())
+    assert not MyBN(3).fuses_with(md.nn.ReLU())
+    y = md.nn.Sequential(MyBN(3), md.nn.ReLU())(x)
+    np.testing.assert_allclose(y.numpy(), np.maximum(2 * bn(x).numpy(), 0), rtol=1e-5, atol=1e-5)
+    y = md.nn.Sequential(md.nn.BatchNorm2d(3), MyReLU())(x)
+    np.testing.assert_allclose(y.numpy(), np.maximum(bn(x).numpy(), 0) + 1, rtol=1e-5, atol=1e-5)

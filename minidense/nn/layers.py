@@ -168,9 +168,22 @@ class BatchNorm2d(Module):
         self.register_buffer("running_var", np.ones(num_features, np.float32))
 
     def forward(self, x):
+        return self._run(F.batch_norm, x)
+
+    def fuses_with(self, following):
+        """Whether ``Sequential`` may run this layer and ``following`` as one op
+        (:meth:`forward_fused`): a plain ReLU after a batch norm whose forward is this class's."""
+        return type(following) is ReLU and type(self).forward is BatchNorm2d.forward
+
+    def forward_fused(self, x):
+        """``relu(self(x))`` in one op (``F.batch_norm_relu``): the ReLU runs inside batch
+        norm's kernels, with no passes of its own over the activations."""
+        return self._run(F.batch_norm_relu, x)
+
+    def _run(self, fn, x):
         check_input(self, x, f"(N, {self.num_features}, H, W)", 4, axis=1, size=self.num_features)
-        return F.batch_norm(x, self._buffers["running_mean"], self._buffers["running_var"],
-                            self.weight, self.bias, self.training, self.momentum, self.eps)  # fmt: skip
+        return fn(x, self._buffers["running_mean"], self._buffers["running_var"], self.weight,
+                  self.bias, self.training, self.momentum, self.eps)  # fmt: skip
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -315,7 +315,9 @@ class ModuleList(Module):
 
 
 class Sequential(ModuleList):
-    """Modules applied one after another (a ModuleList that runs them in turn)."""
+    """Modules applied one after another (a ModuleList that runs them in turn). A module that
+    says it ``fuses_with`` the next one runs both as one op (``forward_fused``): BatchNorm2d
+    followed by ReLU, as in every conv → BN → ReLU block."""
 
     def __init__(self, *modules):
         for i, m in enumerate(modules):
@@ -326,6 +328,15 @@ class Sequential(ModuleList):
         super().__init__(modules)
 
     def forward(self, x):
-        for m in self:
-            x = m(x)
+        mods = list(self)
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            fuses = getattr(m, "fuses_with", None)
+            if i + 1 < len(mods) and fuses is not None and fuses(mods[i + 1]):
+                x = m.forward_fused(x)  # e.g. BatchNorm2d + ReLU as one op: same result, faster
+                i += 2
+            else:
+                x = m(x)
+                i += 1
         return x

@@ -8,6 +8,7 @@ from ..autograd import Function
 from ..backend import array_module, device_of, is_device_array
 from ..kernels import norm as K
 from ..tensor import Tensor
+from .activation import relu as relu_fn
 
 
 class BatchNormTrain(Function):
@@ -15,32 +16,37 @@ class BatchNormTrain(Function):
 
     grad_x = (γ/σ)·(g − mean(g) − x̂·mean(g·x̂)), grad_γ = Σ g·x̂, grad_β = Σ g  (means over N, H, W)
 
+    With ``relu`` the op is relu(batch_norm(x)) in one (``batch_norm_relu``): the mask of the
+    ReLU is recomputed from x̂ in the backward, so nothing more is saved.
+
     On the CPU both directions are fused kernels (``minidense.kernels.norm``); on a device they
     are the array ops below, which also serve as the kernels' reference in the tests.
     """
 
     @staticmethod
-    def forward(ctx, x, gamma, beta, eps):
+    def forward(ctx, x, gamma, beta, eps, relu=False):
         on_device = is_device_array(x)
         y, xhat, mean, var, inv_std = (
             _forward_arrays if on_device else K.batch_norm_train_forward
-        )(x, gamma, beta, eps)
-        ctx.save_for_backward(xhat, inv_std, gamma)
+        )(x, gamma, beta, eps, relu)
+        ctx.save_for_backward(xhat, inv_std, gamma, beta)
+        ctx.relu = relu
         # The batch statistics are extra (non-differentiated) outputs, for the running averages.
         return y, mean, var
 
     @staticmethod
     def backward(ctx, g, _gmean, _gvar):
-        xhat, inv_std, gamma = ctx.saved_tensors
+        xhat, inv_std, gamma, beta = ctx.saved_tensors
         on_device = is_device_array(g)
         gx, g_gamma, g_beta = (_backward_arrays if on_device else K.batch_norm_train_backward)(
-            g, xhat, gamma, inv_std, ctx.needs_input_grad[0]
+            g, xhat, gamma, beta, inv_std, ctx.needs_input_grad[0], ctx.relu
         )
-        return gx, g_gamma, g_beta, None
+        return gx, g_gamma, g_beta, None, None
 
 
-def _forward_arrays(x, gamma, beta, eps):
-    """BatchNormTrain's forward in array ops: y, x̂, mean (C,), var (C,), inv_std (1, C, 1, ...)."""
+def _forward_arrays(x, gamma, beta, eps, relu=False):
+    """BatchNormTrain's forward in array ops: y, x̂, mean (C,), var (C,), inv_std (1, C, 1, ...).
+    ``relu``: y = max(γ·x̂ + β, 0)."""
     xp = array_module(x)
     axes, shape = _channel_axes(x)
     mean = x.mean(axis=axes, keepdims=True)
@@ -48,14 +54,24 @@ def _forward_arrays(x, gamma, beta, eps):
     var = (xhat * xhat).mean(axis=axes, keepdims=True)
     inv_std = 1.0 / xp.sqrt(var + eps)
     xhat *= inv_std  # in place: the centred copy is ours and not needed again (a pass saved)
-    y = xhat * gamma.reshape(shape)
-    y += beta.reshape(shape)
+    y = _affine(xhat, gamma, beta, shape)
+    if relu:
+        y = xp.maximum(y, 0)  # NaN stays NaN, as in relu()
     return y, xhat, mean.reshape(-1), var.reshape(-1), inv_std
 
 
-def _backward_arrays(g, xhat, gamma, inv_std, need_input=True):
+def _affine(xhat, gamma, beta, shape):
+    """γ·x̂ + β (the backward recomputes the ReLU's mask from it: the same operations)."""
+    y = xhat * gamma.reshape(shape)
+    y += beta.reshape(shape)
+    return y
+
+
+def _backward_arrays(g, xhat, gamma, beta, inv_std, need_input=True, relu=False):
     """BatchNormTrain's backward in array ops: (gx or None, g_gamma, g_beta)."""
     axes, shape = _channel_axes(g)
+    if relu:
+        g = g * (_affine(xhat, gamma, beta, shape) > 0)
     g_beta = g.sum(axis=axes)
     g_gamma = (g * xhat).sum(axis=axes)
     gx = None
@@ -80,23 +96,37 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     (C,), updated in place, or None) move towards them by ``momentum``; in evaluation the running
     statistics are used. ``weight`` (γ) and ``bias`` (β) of shape (C,) default to 1 and 0.
     """
+    return _batch_norm("batch_norm", x, running_mean, running_var, weight, bias, training,
+                       momentum, eps, relu=False)  # fmt: skip
+
+
+def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, training=False,
+                    momentum=0.1, eps=1e-5):  # fmt: skip
+    """``relu(batch_norm(x, ...))`` with the same arguments and results, in one op: in training
+    the ReLU runs inside batch norm's kernels (no passes of its own over x). ``nn.Sequential``
+    uses it for a BatchNorm2d followed by a ReLU, as in every conv → BN → ReLU block."""
+    return _batch_norm("batch_norm_relu", x, running_mean, running_var, weight, bias, training,
+                       momentum, eps, relu=True)  # fmt: skip
+
+
+def _batch_norm(fn, x, running_mean, running_var, weight, bias, training, momentum, eps, relu):
     # The running statistics are updated in place: through a Tensor, its array (``t *= m`` on a
     # Tensor would only rebind the local name, leaving the caller's statistics unchanged).
-    checks.tensor(x, "batch_norm", floating=True, layout="(N, C, ...)")
-    checks.flag(training, "batch_norm", "training")
-    checks.number(momentum, "batch_norm", "momentum", lo=0, hi=1)
-    checks.number(eps, "batch_norm", "eps", lo=0, lo_open=True)
-    _check_affine("batch_norm", x, weight, bias)
+    checks.tensor(x, fn, floating=True, layout="(N, C, ...)")
+    checks.flag(training, fn, "training")
+    checks.number(momentum, fn, "momentum", lo=0, hi=1)
+    checks.number(eps, fn, "eps", lo=0, lo_open=True)
+    _check_affine(fn, x, weight, bias)
     running_mean = _running(running_mean, "running_mean")
     running_var = _running(running_var, "running_var")
     if x.ndim < 2:
-        raise ValueError(f"batch_norm expects (N, C, ...) input, got shape {x.shape}")
+        raise ValueError(f"{fn} expects (N, C, ...) input, got shape {x.shape}")
     C = x.shape[1]
     shape = (1, C) + (1,) * (x.ndim - 2)
     for name, v in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                     ("running_var", running_var)):  # fmt: skip
         if v is not None and tuple(v.shape) != (C,):
-            raise ValueError(f"batch_norm: {name} must have shape ({C},), got {tuple(v.shape)}")
+            raise ValueError(f"{fn}: {name} must have shape ({C},), got {tuple(v.shape)}")
     _check_devices(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     xp = array_module(x.data)
     weight = xp.ones(C, dtype=x.dtype) if weight is None else weight
@@ -105,14 +135,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         m = x.size // C
         if x.shape[0] == 0:
             raise ValueError(
-                f"batch_norm in training got an empty batch {x.shape}: skip empty batches, or "
+                f"{fn} in training got an empty batch {x.shape}: skip empty batches, or "
                 "call model.eval() to use the running statistics"
             )
         if m <= 1:
             raise ValueError(
-                f"batch_norm in training needs more than one value per channel, got input {x.shape}"
+                f"{fn} in training needs more than one value per channel, got input {x.shape}"
             )
-        y, mean, var = BatchNormTrain.apply(x, weight, bias, eps)
+        y, mean, var = BatchNormTrain.apply(x, weight, bias, eps, relu)
         if running_mean is not None:
             # PyTorch keeps the unbiased variance in the running estimate.
             running_mean *= 1 - momentum
@@ -122,12 +152,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             running_var += momentum * var.data * (m / (m - 1))
         return y
     if running_mean is None or running_var is None:
-        raise ValueError(
-            "batch_norm in evaluation (training=False) needs running_mean and running_var"
-        )
+        raise ValueError(f"{fn} in evaluation (training=False) needs running_mean and running_var")
     scale = weight / array_module(running_var).sqrt(running_var + eps).astype(x.dtype)
     shift = bias - running_mean.astype(x.dtype) * scale
-    return x * scale.reshape(shape) + shift.reshape(shape)
+    y = x * scale.reshape(shape) + shift.reshape(shape)
+    return relu_fn(y) if relu else y
 
 
 def _check_affine(fn, x, weight, bias):
