@@ -164,6 +164,20 @@ def test_the_docs_table_is_generated_from_the_newest_record(record, tmp_path):
         record.update_docs(page, "t")
 
 
+def test_the_table_compares_with_the_fastest_pytorch_build_and_says_so(record):
+    times = {"minidense": 150.0, "pytorch": 90.0, "pytorch (stock torchvision)": 170.0,
+             "pytorch (matmul RoIAlign)": 90.0}  # fmt: skip
+    benches = {"maskrcnn": {"threads": "t", "ops": {"Mask R-CNN training step": times}}}
+    rec = _record(record, benches)
+    assert rec["ratios"]["maskrcnn: Mask R-CNN training step"]["pytorch (stock torchvision)"] == (
+        150 / 170
+    )
+    table = record.markdown(rec)
+    assert "| maskrcnn | Mask R-CNN training step | 150.0 | — | 1.67 |" in table
+    assert "several builds of one model (matmul RoIAlign, stock torchvision)" in table
+    assert "several builds" not in record.markdown(_record(record, _bench(10.0, 20.0, 10.0)))
+
+
 def test_record_refuses_zero_runs():
     result = _run([str(BENCH / "record.py"), "--runs", "0"])
     assert result.returncode == 2 and "must be a positive integer" in result.stderr
