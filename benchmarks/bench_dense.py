@@ -38,11 +38,10 @@ from minidense.ops.pool import max_pool2d, max_unpool2d  # noqa: E402
 from minidense.ops.upsample import interpolate  # noqa: E402
 from minidense.tensor import Tensor  # noqa: E402
 
-try:
-    import torch
-    import torch.nn.functional as TF
-except ImportError:  # the benchmark still compares against NumPy
-    torch = None
+# None where torch is not installed: the benchmark still compares against NumPy. Imported with
+# PyTorch's own OpenMP settings, not the ones minidense sets (_common.import_torch).
+torch = bench.import_torch(THREADS)
+TF = torch.nn.functional if torch is not None else None
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -93,13 +93,8 @@ def main():
     bench.add_json_argument(p)
     args = p.parse_args()
     bench.start_numba_threads(args.threads)
-    try:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        have_torch = True
-    except ImportError:
-        have_torch = False
+    torch = bench.import_torch(args.threads, "torchvision")  # its own OpenMP settings
+    have_torch = torch is not None
 
     x, rois, grad = make_inputs()
     threads = bench.threads_in_effect(torch if have_torch else None)

@@ -130,14 +130,13 @@ def main():
     x = rng.random((args.batch, 3, args.size, args.size), dtype=np.float32)
     y = rng.integers(0, 4, (args.batch, args.size, args.size))
     rows = [("minidense", *timed(minidense_step(args, x, y), args.repeat))]
-    try:
-        import torch  # noqa: F401
-
-        rows.append(("pytorch", *timed(torch_step(args, x, y), args.repeat)))
-    except ImportError:
+    torch = bench.import_torch(args.threads)  # its own OpenMP settings, not minidense's
+    if torch is None:
         print("(torch is not installed: only minidense is timed)", file=sys.stderr)
+    else:
+        rows.append(("pytorch", *timed(torch_step(args, x, y), args.repeat)))
     shape = f"{args.batch}x3x{args.size}x{args.size}, base {args.base}, depth {args.depth}"
-    threads = bench.threads_in_effect(sys.modules["torch"] if len(rows) > 1 else None)
+    threads = bench.threads_in_effect(torch)
     print(f"U-Net training step ({shape}), {threads}, median of {args.repeat}")
     print(f"{'':<10} {'first call s':>13} {'warm s':>8} {'ratio':>7}")
     ref_name, _, ref = rows[-1]

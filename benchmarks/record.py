@@ -109,6 +109,13 @@ def markdown(record):
                 f"| {bench} | {op} | {times['minidense']:.1f} | " + " | ".join(cells) + " |"
             )
     lines += ["", "ratio = minidense's time / the baseline's (< 1: minidense faster)."]
+    builds = sorted({name[len("pytorch (") : -1] for base in record["ratios"].values()
+                     for name in base if name.startswith("pytorch (")})  # fmt: skip
+    if builds:  # bench_maskrcnn times several PyTorch builds of one model: say which is compared
+        lines[-1] += (
+            f" Where PyTorch runs as several builds of one model ({', '.join(builds)}), its ratio "
+            "is to the fastest in each run; the record keeps every build's times and ratios."
+        )
     return "\n".join(lines)
 
 

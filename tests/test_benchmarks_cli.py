@@ -73,6 +73,28 @@ def test_the_shared_module_loads_neither_numpy_nor_numba():
     assert result.stdout.strip() == "[]"
 
 
+def test_torch_is_imported_with_the_users_openmp_wait_policy_not_minidenses(tmp_path):
+    # minidense sets OMP_WAIT_POLICY=PASSIVE; torch's OpenMP reads it when torch is imported, and
+    # its threads would sleep after every loop. A stand-in "torch" records what it saw.
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(
+        "import os\nSEEN = os.environ.get('OMP_WAIT_POLICY')\n"
+        "def set_num_threads(n):\n    global THREADS\n    THREADS = n\n"
+    )
+    code = (
+        f"import os, sys; sys.path[:0] = [{str(tmp_path)!r}, {str(BENCH)!r}]; import _common; "
+        "import minidense; t = _common.import_torch(3); "
+        "print(t.SEEN, t.THREADS, os.environ['OMP_WAIT_POLICY'], "
+        "_common.import_torch(3, 'no_such_module_here'), os.environ['OMP_WAIT_POLICY'])"
+    )
+    unset = "import os; os.environ.pop('OMP_WAIT_POLICY', None); "  # (this process set it)
+    result = _run([], code=unset + code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["None", "3", "PASSIVE", "None", "PASSIVE"]
+    result = _run([], env={"OMP_WAIT_POLICY": "ACTIVE"}, code=code)  # the user's choice holds
+    assert result.stdout.split() == ["ACTIVE", "3", "ACTIVE", "None", "ACTIVE"], result.stderr
+
+
 # --------------------------------------------------------------------------------------------
 # benchmarks/record.py: the benchmark record and its comparison with the last one
 # --------------------------------------------------------------------------------------------
@@ -142,6 +164,20 @@ def test_the_docs_table_is_generated_from_the_newest_record(record, tmp_path):
     page.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         record.update_docs(page, "t")
+
+
+def test_the_table_compares_with_the_fastest_pytorch_build_and_says_so(record):
+    times = {"minidense": 150.0, "pytorch": 90.0, "pytorch (stock torchvision)": 170.0,
+             "pytorch (matmul RoIAlign)": 90.0}  # fmt: skip
+    benches = {"maskrcnn": {"threads": "t", "ops": {"Mask R-CNN training step": times}}}
+    rec = _record(record, benches)
+    assert rec["ratios"]["maskrcnn: Mask R-CNN training step"]["pytorch (stock torchvision)"] == (
+        150 / 170
+    )
+    table = record.markdown(rec)
+    assert "| maskrcnn | Mask R-CNN training step | 150.0 | — | 1.67 |" in table
+    assert "several builds of one model (matmul RoIAlign, stock torchvision)" in table
+    assert "several builds" not in record.markdown(_record(record, _bench(10.0, 20.0, 10.0)))
 
 
 def test_record_refuses_zero_runs():
