@@ -11,10 +11,11 @@ import json
 import os
 import sys
 
-# The OpenMP wait policy as the user left it, read before minidense is imported: minidense makes
-# it PASSIVE (for numba's OpenMP layer, should it run), and PyTorch's OpenMP reads it when torch
-# is imported; see import_torch.
-USER_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
+# The OpenMP settings as the user left them, read before minidense is imported: minidense makes
+# numba's OpenMP threads spin only briefly (GOMP_SPINCOUNT), and PyTorch's OpenMP reads the same
+# variables when torch is imported; see import_torch.
+OPENMP_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+USER_OPENMP = {name: os.environ.get(name) for name in OPENMP_SETTINGS}
 
 
 def early_threads(default=2):
@@ -71,14 +72,16 @@ def import_torch(threads, *also):
     """PyTorch with ``threads`` threads and its own OpenMP settings, or None when it (or one of
     the modules named in ``also``, e.g. "torchvision") is not importable.
 
-    minidense, imported first, sets OMP_WAIT_POLICY=PASSIVE, and torch's OpenMP reads it once,
-    when torch is imported: its threads would then sleep after every parallel loop and wake for
-    the next. That is not PyTorch as its users run it: the torch Mask R-CNN step took 156 ms
-    instead of 74 ms (bench_maskrcnn, 2 threads). So torch is imported with the user's setting,
-    and minidense's is put back afterwards.
+    minidense, imported first, sets OpenMP's spinning for numba's threads (GOMP_SPINCOUNT; it
+    used to set OMP_WAIT_POLICY=PASSIVE), and torch's OpenMP reads the same variables once, when
+    torch is imported. With PASSIVE its threads slept after every parallel loop: the torch Mask
+    R-CNN step took 156 ms instead of 74 ms (bench_maskrcnn, 2 threads). That is not PyTorch as
+    its users run it, so torch is imported with the user's settings, and minidense's are put
+    back afterwards.
     """
-    ours = os.environ.get("OMP_WAIT_POLICY")
-    _set_env("OMP_WAIT_POLICY", USER_OMP_WAIT_POLICY)
+    ours = {name: os.environ.get(name) for name in OPENMP_SETTINGS}
+    for name, value in USER_OPENMP.items():
+        _set_env(name, value)
     try:
         import torch  # here, not at the top: after minidense, with the user's wait policy
 
@@ -87,7 +90,8 @@ def import_torch(threads, *also):
     except ImportError:
         return None
     finally:
-        _set_env("OMP_WAIT_POLICY", ours)
+        for name, value in ours.items():
+            _set_env(name, value)
     torch.set_num_threads(threads)
     return torch
 

@@ -73,26 +73,27 @@ def test_the_shared_module_loads_neither_numpy_nor_numba():
     assert result.stdout.strip() == "[]"
 
 
-def test_torch_is_imported_with_the_users_openmp_wait_policy_not_minidenses(tmp_path):
-    # minidense sets OMP_WAIT_POLICY=PASSIVE; torch's OpenMP reads it when torch is imported, and
-    # its threads would sleep after every loop. A stand-in "torch" records what it saw.
+def test_torch_is_imported_with_the_users_openmp_settings_not_minidenses(tmp_path):
+    # minidense sets GOMP_SPINCOUNT for numba's OpenMP threads; torch's OpenMP reads it (and
+    # OMP_WAIT_POLICY) when torch is imported. A stand-in "torch" records what it saw.
     (tmp_path / "torch").mkdir()
     (tmp_path / "torch" / "__init__.py").write_text(
-        "import os\nSEEN = os.environ.get('OMP_WAIT_POLICY')\n"
+        "import os\nSEEN = [os.environ.get(k, '-') for k in ('OMP_WAIT_POLICY', 'GOMP_SPINCOUNT')]\n"
         "def set_num_threads(n):\n    global THREADS\n    THREADS = n\n"
     )
     code = (
         f"import os, sys; sys.path[:0] = [{str(tmp_path)!r}, {str(BENCH)!r}]; import _common; "
         "import minidense; t = _common.import_torch(3); "
-        "print(t.SEEN, t.THREADS, os.environ['OMP_WAIT_POLICY'], "
-        "_common.import_torch(3, 'no_such_module_here'), os.environ['OMP_WAIT_POLICY'])"
+        "print(*t.SEEN, t.THREADS, os.environ['GOMP_SPINCOUNT'], "
+        "_common.import_torch(3, 'no_such_module_here'), os.environ['GOMP_SPINCOUNT'])"
     )
-    unset = "import os; os.environ.pop('OMP_WAIT_POLICY', None); "  # (this process set it)
+    unset = "import os; [os.environ.pop(k, None) for k in ('OMP_WAIT_POLICY', 'GOMP_SPINCOUNT')]; "
     result = _run([], code=unset + code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["None", "3", "PASSIVE", "None", "PASSIVE"]
-    result = _run([], env={"OMP_WAIT_POLICY": "ACTIVE"}, code=code)  # the user's choice holds
-    assert result.stdout.split() == ["ACTIVE", "3", "ACTIVE", "None", "ACTIVE"], result.stderr
+    assert result.stdout.split() == ["-", "-", "3", "10000", "None", "10000"]
+    env = {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "7"}  # the user's choice holds
+    result = _run([], env=env, code=code)
+    assert result.stdout.split() == ["ACTIVE", "7", "3", "7", "None", "7"], result.stderr
 
 
 # --------------------------------------------------------------------------------------------
