@@ -1,8 +1,11 @@
 """``minidense._env``: the thread settings a fresh process gets when it imports minidense first."""
 
+import ctypes.util
 import os
 import subprocess
 import sys
+
+import pytest
 
 SHOW = (
     "import minidense, os, numba; from numba.core import config; "
@@ -35,6 +38,24 @@ def _expected_layer():
 
 def test_defaults_prefer_openmp_spinning_briefly_and_keep_openblas_from_spinning():
     assert _run() == ["default", "omp+workqueue+tbb", "10000", "1"]
+
+
+def test_an_openmp_runtime_loaded_first_puts_workqueue_first():
+    # PyTorch imported before minidense brings its own OpenMP runtime, which has read its (long)
+    # spinning already; numba's OpenMP layer would run on it. A loaded libgomp stands in for it.
+    libgomp = ctypes.util.find_library("gomp")
+    if libgomp is None:
+        pytest.skip("no libgomp on this machine to load before minidense")
+    code = f"import ctypes; ctypes.CDLL({libgomp!r}, mode=ctypes.RTLD_GLOBAL); " + SHOW
+    out = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    assert out.stdout.split() == ["default", "workqueue+omp+tbb", "10000", "1"]
+    # With the user's own GOMP_SPINCOUNT the loaded runtime spins as they chose: OpenMP first.
+    out = subprocess.run([sys.executable, "-c", code], env=_clean_env(GOMP_SPINCOUNT="100"),
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert out.stdout.split() == ["default", "omp+workqueue+tbb", "100", "1"]
+    layers, _ = _layer(f"import ctypes; ctypes.CDLL({libgomp!r}, mode=ctypes.RTLD_GLOBAL)")
+    assert layers == ["workqueue", "workqueue"]
 
 
 def test_the_users_own_settings_win():
