@@ -89,7 +89,11 @@ def main():
     bench.start_numba_threads(args.threads)
     totals = collections.defaultdict(lambda: [0.0, 0.0, 0])
     time_every_op(totals)
-    step = bench_maskrcnn.make_step() if args.model == "maskrcnn" else unet_step()
+    step = (
+        bench_maskrcnn.minidense_step(bench_maskrcnn.render())
+        if args.model == "maskrcnn"
+        else unet_step()
+    )
     for _ in range(WARMUP):
         step()
     totals.clear()

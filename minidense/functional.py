@@ -17,6 +17,7 @@ from .ops.boxes import (
 from .ops.conv import conv2d, conv_transpose2d
 from .ops.elementwise import abs, clamp, exp, log, maximum, minimum, sqrt, where
 from .ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, smooth_l1_loss
+from .ops.matmul import linear
 from .ops.norm import batch_norm, batch_norm_relu, group_norm
 from .ops.pool import avg_pool2d, max_pool2d, max_unpool2d
 from .ops.reduce import max, mean, min, sum
@@ -30,7 +31,7 @@ __all__ = [
     "cross_entropy", "binary_cross_entropy_with_logits", "smooth_l1_loss", "mse_loss",
     "sum", "mean", "max", "min",
     "reshape", "flatten", "permute", "transpose", "concat", "cat", "stack", "pad",
-    "exp", "log", "sqrt", "abs", "matmul",
+    "exp", "log", "sqrt", "abs", "matmul", "linear",
     "batch_norm", "batch_norm_relu", "group_norm",
     "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "max_unpool2d",
     "interpolate", "bed_of_nails", "bilinear_kernel",

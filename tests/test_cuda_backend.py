@@ -449,6 +449,10 @@ OPS = {
     "matmul_batched": (lambda a, b: a @ b, MATMUL_BATCHED),
     "matmul_broadcast": (lambda a, b: a @ b, MATMUL_BROADCAST),
     "matmul_vectors": (lambda a, b: (a @ b) @ a, MATMUL_VECTORS),
+    "linear": (
+        lambda x, w, b: F.linear(x, w, b) + F.linear(x[0], w).sum(),
+        [MATMUL_BATCHED[0], MATMUL_BATCHED[1].T.copy(), Y[:1].repeat(5)],
+    ),
     "reshape_permute": (lambda a: a.reshape(3, 2, 2, 2).permute(2, 0, 3, 1).flatten(1), [IMG]),
     "transpose_unsqueeze": (lambda a: a.transpose(0, 1).unsqueeze(1).squeeze(1).T, [X]),
     "concat_stack": (

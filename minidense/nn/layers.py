@@ -144,8 +144,7 @@ class Linear(Module):
     def forward(self, x):
         check_input(self, x, f"(..., {self.in_features})", min_ndim=1, axis=-1,
                     size=self.in_features)  # fmt: skip
-        y = x @ self.weight.T
-        return y + self.bias if self.bias is not None else y
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}"
