@@ -35,6 +35,7 @@ from .conv_batch import (
     empty,
     rows,
     sum_over_batch,
+    weight_grad,
     workspace,
     zeros,
 )
@@ -114,8 +115,7 @@ def conv2d_backward(
         if needs[1]:
             # The columns are recomputed rather than saved: they are kH·kW times the input.
             cols = _columns(rows(x, n0, n1), geo, (Ho, Wo))
-            part = batched_matmul(go_b, cols.reshape(nb * g, k, L), trans_b=True)
-            gw = accumulate(gw, sum_over_batch(part, nb, g))
+            gw = accumulate(gw, weight_grad(go_b, cols.reshape(nb * g, k, L), nb, g))
         if needs[0]:
             gcols = _scratch("gcols", (nb * g, k, L), x)
             batched_matmul(w, go_b, trans_a=True, out=gcols)
@@ -168,14 +168,15 @@ def _conv2d_backward_stride1(go, x, weight, geo, back_padding, groups, c_out, ne
         cols = cols.reshape(nb * g, k, L)
         batched_matmul(wf, cols, out=gx[n0:n1].reshape(nb * g, cg, L))
         if need_weight:
-            part = batched_matmul(
-                x[n0:n1].reshape(nb * g, cg, L), cols, trans_b=True
-            )  # (nb·g, cg, k)
+            # (nb·g, k, cg) = cols @ xᵀ, the tall product (see conv_batch.weight_grad)
+            part = batched_matmul(cols, x[n0:n1].reshape(nb * g, cg, L), trans_b=True)
             gw = accumulate(gw, sum_over_batch(part, nb, g))
     if need_weight and gw is None:  # an empty batch: no chunk ran
         gw = np.zeros(weight.shape, dtype=x.dtype)
     elif need_weight:
-        gw = _flip_taps(gw.reshape(g * cg, og, kh, kw), g, cg, og)
+        # (g, og, kH, kW, cg) -> (g·og, cg, kH, kW), each kernel rotated back by 180°
+        gw = gw.reshape(g, og, kh, kw, cg)[:, :, ::-1, ::-1].transpose(0, 1, 4, 2, 3)
+        gw = np.ascontiguousarray(gw).reshape(g * og, cg, kh, kw)
     return gx, gw
 
 
@@ -248,10 +249,8 @@ def conv_transpose2d_backward(
             if needs[0]:
                 batched_matmul(w, gcols, out=rows(gx, n0, n1).reshape(nb * g, C // g, L))
             if needs[1]:
-                part = batched_matmul(
-                    rows(xs, n0, n1).reshape(nb * g, C // g, L), gcols, trans_b=True
-                )
-                gw = accumulate(gw, sum_over_batch(part, nb, g))
+                gw = accumulate(gw, weight_grad(rows(xs, n0, n1).reshape(nb * g, C // g, L),
+                                                gcols, nb, g))  # fmt: skip
     if needs[1] and gw is None:  # an empty batch: no chunk ran
         gw = zeros(weight.shape, like=x)
     gw = gw.reshape(weight.shape) if needs[1] else None

@@ -12,7 +12,8 @@ from .. import gpu
 from ._targets import is_device_array, launch
 
 __all__ = [
-    "contiguous", "batched_matmul", "add_bias", "bias_grad", "sum_over_batch", "CHUNK_BYTES",
+    "contiguous", "batched_matmul", "add_bias", "bias_grad", "sum_over_batch", "weight_grad",
+    "CHUNK_BYTES",
     "workspace", "chunks", "rows", "empty", "zeros", "accumulate",
 ]  # fmt: skip
 
@@ -130,6 +131,20 @@ def sum_over_batch(parts, n, g):
         _sum_leading_cuda[launch(out.size)](per_sample, out)
         return out.reshape(g, parts.shape[1], parts.shape[2])
     return parts.reshape(n, g, parts.shape[1], parts.shape[2]).sum(axis=0)
+
+
+def weight_grad(a, cols, n, g):
+    """Σ over the n samples of ``a[z] @ cols[z]ᵀ``: (n·g, M, L) and (n·g, K, L) -> (g, M, K),
+    a convolution's weight gradient (M: a group's channels, K: its column rows, L: positions).
+
+    On the CPU it is computed as ``cols @ aᵀ`` (K×M per sample) and transposed once summed:
+    OpenBLAS runs that tall product 1.3-1.9x faster than the wide one whose few rows are a
+    layer's channels (measured on the U-Net's and Mask R-CNN's layers, 2 threads).
+    """
+    if is_device_array(a):
+        return sum_over_batch(batched_matmul(a, cols, trans_b=True), n, g)
+    summed = sum_over_batch(batched_matmul(cols, a, trans_b=True), n, g)  # (g, K, M)
+    return np.ascontiguousarray(summed.swapaxes(1, 2))
 
 
 # ----------------------------------------------------------------------------- batching on the CPU
