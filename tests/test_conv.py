@@ -222,6 +222,47 @@ def test_stride1_backward_matches_the_general_path(case, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+# Many small maps (>= 8 samples, <= 400 positions): the CPU lays the columns side by side.
+SIDE_BY_SIDE_CASES = [
+    ((9, 3, 5, 7), (4, 3, 3, 3), 1, 1, 1),  # odd sizes, padding 1
+    ((8, 2, 6, 6), (3, 2, 3, 3), 1, 2, 2),  # dilation 2, padding 2
+    ((10, 2, 4, 5), (5, 2, 2, 3), 1, (0, 2), 1),  # even kernel, padding only along w
+    ((12, 2, 7, 6), (3, 2, 3, 3), 2, 1, 1),  # stride 2: the forward only, the general backward
+    ((8, 4, 5, 5), (6, 2, 3, 3), 1, 1, 1),  # groups 2: per-sample products
+]
+
+
+@pytest.mark.parametrize("case", SIDE_BY_SIDE_CASES)
+def test_many_small_maps_side_by_side_match_the_reference(case, monkeypatch):
+    """Forward and gradients against the reference and against the per-sample path (the
+    side-by-side layout switched off), with both in one chunk and in chunks of eight."""
+    xs, ws, s, p, d = case
+    g = xs[1] // ws[1]
+    rng = np.random.default_rng(11)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    out = K.conv2d_forward(x, w, None, s, p, d, g)
+    np.testing.assert_allclose(out, conv2d_ref(x, w, None, s, p, d, g), rtol=1e-10, atol=1e-10)
+    go = rng.standard_normal(out.shape)
+    grads = K.conv2d_backward(go, x, w, s, p, d, g)
+    monkeypatch.setattr(K, "_side_by_side", lambda *a: False)
+    np.testing.assert_allclose(out, K.conv2d_forward(x, w, None, s, p, d, g), rtol=1e-12)
+    for a, b in zip(grads, K.conv2d_backward(go, x, w, s, p, d, g), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    monkeypatch.undo()
+    monkeypatch.setattr(conv_batch, "CHUNK_BYTES", 8 * x[0].size * 9 * x.itemsize)
+    for a, b in zip(K.conv2d_backward(go, x, w, s, p, d, g), grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_many_small_maps_gradcheck():
+    rng = np.random.default_rng(12)
+    x = Tensor(rng.standard_normal((8, 2, 4, 3)), requires_grad=True)
+    w = Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    b = Tensor(rng.standard_normal(3), requires_grad=True)
+    assert K._side_by_side(x.data, K.Geometry((3, 3), 1, 1, 1), 8, 12, 1)
+    assert minidense.gradcheck(lambda x, w, b: conv2d(x, w, b, padding=1), [x, w, b])
+
+
 def test_batches_larger_than_one_chunk(monkeypatch):
     """The CPU path runs a batch in chunks of samples; several chunks give the same answer."""
     rng = np.random.default_rng(5)

@@ -40,7 +40,7 @@ from .conv_batch import (
     zeros,
 )
 from .geometry import as_pair, conv_transpose_output_size
-from .im2col import Geometry, col2im, im2col
+from .im2col import Geometry, col2im, im2col, im2col_side_by_side
 
 __all__ = [
     "conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
@@ -66,6 +66,23 @@ def _columns(x, geometry, out_hw):
     )
 
 
+def _side_by_side(x, geometry, nb, L, groups):
+    """Whether a chunk's columns go side by side, (C·kH·kW, nb, L), for one matrix product over
+    the chunk: on the host, for many small maps (Mask R-CNN's mask head: ~30 RoIs of 14×14).
+    There one product instead of one per sample ran 1.5x faster; on large maps the per-sample
+    products are as fast, and the side-by-side layout costs a transposing copy of the output."""
+    return (not is_device_array(x) and groups == 1 and not geometry.pointwise and nb >= 8
+            and L <= 400)  # fmt: skip
+
+
+def _matmul_side_by_side(w, cols, out, scratch):
+    """``out (nb, M, L) = w (M, K) @ cols (K, nb, L)`` as one product (host)."""
+    K, nb, L = cols.shape
+    tmp = workspace(scratch, (w.shape[0], nb, L), np.dtype(cols.dtype))
+    np.matmul(w, cols.reshape(K, nb * L), out=tmp.reshape(w.shape[0], nb * L))
+    out[...] = tmp.transpose(1, 0, 2)
+
+
 # ----------------------------------------------------------------------------- conv2d
 
 
@@ -82,6 +99,10 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     out = empty((N, c_out, Ho, Wo), like=x)
     for n0, n1 in chunks(N, g * k * L * x.dtype.itemsize, x):
         nb = n1 - n0
+        if _side_by_side(x, geo, nb, L, g):
+            cols = im2col_side_by_side(x[n0:n1], geo, (Ho, Wo), _scratch("cols", (k, nb, L), x))
+            _matmul_side_by_side(w[0], cols, out[n0:n1].reshape(nb, c_out, L), "out_t")
+            continue
         cols = _columns(rows(x, n0, n1), geo, (Ho, Wo))
         batched_matmul(
             w, cols.reshape(nb * g, k, L), out=rows(out, n0, n1).reshape(nb * g, c_out // g, L)
@@ -164,6 +185,14 @@ def _conv2d_backward_stride1(go, x, weight, geo, back_padding, groups, c_out, ne
     gw = None
     for n0, n1 in chunks(N, g * k * L * x.dtype.itemsize, x):
         nb = n1 - n0
+        if _side_by_side(x, back, nb, L, g):
+            cols = im2col_side_by_side(go[n0:n1], back, (H, W), _scratch("cols", (k, nb, L), x))
+            _matmul_side_by_side(wf[0], cols, gx[n0:n1].reshape(nb, cg, L), "gx_t")
+            if need_weight:  # (k, cg) = cols @ xᵀ over the chunk's nb·L positions at once
+                xs = np.ascontiguousarray(x[n0:n1].reshape(nb, cg, L).transpose(1, 0, 2))
+                part = cols.reshape(k, nb * L) @ xs.reshape(cg, nb * L).T
+                gw = accumulate(gw, part.reshape(1, k, cg))
+            continue
         cols = _columns(go[n0:n1], back, (H, W))
         cols = cols.reshape(nb * g, k, L)
         batched_matmul(wf, cols, out=gx[n0:n1].reshape(nb * g, cg, L))

@@ -190,6 +190,16 @@ def im2col(x, geometry, out_hw, out=None):
     return cols
 
 
+def im2col_side_by_side(x, geometry, out_hw, out):
+    """Host only: the columns of ``x (N, C, H, W)`` as ``out (C·kH·kW, N, Ho·Wo)``, the samples
+    side by side, so one matrix product covers the whole batch (the same gather as ``im2col``,
+    written through a transposed view)."""
+    N, C, H, W = x.shape
+    src = _im2col_sources(H, W, *out_hw, geometry.args())
+    im2col_cpu(np.ascontiguousarray(x), out.transpose(1, 0, 2), src)
+    return out
+
+
 # ----------------------------------------------------------------------------- col2im
 
 
