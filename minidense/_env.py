@@ -6,6 +6,7 @@ kernel loaded from numba's disk cache is never compiled, and only compiling re-r
 environment: without this, such a process silently ran on the slow layer (below).
 """
 
+import ctypes
 import os
 import sys
 import warnings
@@ -45,6 +46,34 @@ os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 # process nothing measurable (0.094-0.104 s a step either way) and brings the shared case to 0.43 s.
 # (OpenBLAS reads this when NumPy loads it: a NumPy imported before minidense keeps its default.)
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "1")
+
+
+# Every op returns fresh arrays of up to tens of MB. glibc's malloc serves those above its mmap
+# threshold (dynamic, from 128 kB) with fresh pages, and trims the heap's top past 128 kB: the
+# pages of a step's activations are then faulted in anew every step. Keeping up to 256 MB at the
+# heap's top and serving arrays under 32 MB from the heap made a U-Net step 5-10% faster
+# (0.22-0.24 -> 0.20-0.21 s) at the same peak memory. glibc's own MALLOC_*_ settings win.
+MALLOC_MMAP_THRESHOLD = 32 << 20
+MALLOC_TRIM_THRESHOLD = 256 << 20
+
+
+def tune_malloc(environ=os.environ):
+    """Raise glibc malloc's mmap and trim thresholds (above), unless the user set either; returns
+    whether they were set (False off glibc)."""
+    if any(k in environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt  # glibc (and some others); AttributeError elsewhere
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD)) and bool(
+        mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD)
+    )
+
+
+MALLOC_TUNED = sys.platform.startswith("linux") and tune_malloc()
 
 
 def configure_loaded_numba():

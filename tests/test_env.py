@@ -116,3 +116,14 @@ def test_a_layer_already_running_is_reported_once():
     # Naming the running layer is the user's choice: then nothing is said.
     layers, errs = _layer(started, NUMBA_THREADING_LAYER=running)
     assert layers[0] == running and "already run on its" not in errs[0]
+
+
+def test_malloc_keeps_activation_pages_on_glibc_unless_the_user_tuned_it():
+    from minidense import _env
+
+    if not sys.platform.startswith("linux"):
+        assert not _env.MALLOC_TUNED
+        return
+    assert _env.MALLOC_TUNED == _env.tune_malloc({})  # glibc here: set at import, and settable
+    assert _env.tune_malloc({"MALLOC_MMAP_THRESHOLD_": "65536"}) is False
+    assert _env.tune_malloc({"MALLOC_TRIM_THRESHOLD_": "0"}) is False
