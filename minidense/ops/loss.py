@@ -4,7 +4,8 @@ import numpy as np
 
 from .. import checks
 from ..autograd import Function
-from ..backend import array_module, on_device_of
+from ..backend import array_module, is_device_array, on_device_of
+from ..kernels import cross_entropy as K
 from ..tensor import Tensor
 from .activation import stable_log_softmax, stable_sigmoid
 from .elementwise import where
@@ -37,6 +38,8 @@ class CrossEntropy(Function):
     """−w[t]·log softmax(x)[t]; grad_x = w[t]·(softmax(x) − onehot(t)) / normaliser
 
     ``logits`` is ``(M, C)`` here (the public function moves the class axis last and flattens).
+    On the CPU the log-softmax and the gradient are row-wise kernels
+    (``minidense.kernels.cross_entropy``); on a device, the array ops below.
     """
 
     @staticmethod
@@ -44,7 +47,9 @@ class CrossEntropy(Function):
         xp = array_module(logits)
         valid = target != ignore_index
         safe_t = xp.where(valid, target, 0)
-        lsm = stable_log_softmax(logits, 1)
+        lsm = (
+            stable_log_softmax(logits, 1) if is_device_array(logits) else K.log_softmax_rows(logits)
+        )
         picked = xp.take_along_axis(lsm, safe_t[:, None], axis=1)[:, 0]
         w = (weight[safe_t] if weight is not None else xp.ones_like(picked)) * valid
         if reduction == "mean":
@@ -65,10 +70,12 @@ class CrossEntropy(Function):
         lsm, t, w = ctx.saved_tensors
         reduction, scale = ctx.meta
         xp = array_module(lsm)
+        coef = w * g if reduction == "none" else w * (scale * g[()])
+        if not is_device_array(lsm):
+            return K.cross_entropy_grad_rows(lsm, t, coef), None, None, None, None
         grad = xp.exp(lsm)
         rows = xp.arange(len(t))
         grad[rows, t] -= 1
-        coef = w * g if reduction == "none" else w * (scale * g[()])
         return grad * coef[:, None], None, None, None, None
 
 
