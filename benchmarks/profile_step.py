@@ -4,7 +4,7 @@ their wall milliseconds per step, the cores they keep busy, and what is left out
     python benchmarks/profile_step.py [--model maskrcnn|unet] [--threads 2] [--steps 20]
 
 The step is bench_maskrcnn's (train-maskrcnn's default Mask R-CNN) or bench_unet's (a
-4×3×128×128 U-Net batch). Every Function's forward and backward is timed as it runs (wall and
+4×3×128×128 U-Net batch; ``--size`` changes 128). Every Function's forward and backward is timed as it runs (wall and
 process CPU time); "outside the ops" is the rest of the step: the Python of the models and of the
 losses' targets (anchors, matching, sampling), the autograd engine, the optimizer's loop. cores
 = CPU time / wall time (2.00: both cores busy on two; an op at 1.00 keeps a core idle). Timing
@@ -36,6 +36,7 @@ def parse():
     bench.add_threads_argument(p, THREADS)
     p.add_argument("--steps", type=bench.positive_int, default=20, help="timed steps")
     p.add_argument("--top", type=bench.positive_int, default=15, help="rows of the table")
+    p.add_argument("--size", type=bench.positive_int, default=128, help="U-Net image size")
     return p.parse_args()
 
 
@@ -67,10 +68,10 @@ def time_every_op(totals):
             setattr(cls, direction, wrap(timed))
 
 
-def unet_step():
+def unet_step(size):
     rng = np.random.default_rng(0)
-    x = md.tensor(rng.random((4, 3, 128, 128), dtype=np.float32))
-    y = rng.integers(0, 4, (4, 128, 128))
+    x = md.tensor(rng.random((4, 3, size, size), dtype=np.float32))
+    y = rng.integers(0, 4, (4, size, size))
     md.manual_seed(0)
     net = UNet(3, 4, depth=3, base=16, upsampling="bilinear")
     opt = md.optim.AdamW(net.parameters(), lr=1e-3)
@@ -92,7 +93,7 @@ def main():
     step = (
         bench_maskrcnn.minidense_step(bench_maskrcnn.render())
         if args.model == "maskrcnn"
-        else unet_step()
+        else unet_step(args.size)
     )
     for _ in range(WARMUP):
         step()

@@ -73,6 +73,19 @@ def test_the_shared_module_loads_neither_numpy_nor_numba():
     assert result.stdout.strip() == "[]"
 
 
+def test_profile_step_splits_a_step_into_its_ops():
+    result = _run([str(BENCH / "profile_step.py"), "--model", "unet", "--size", "32",
+                   "--steps", "1", "--top", "3"])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    rows = {line[:34].strip(): line[34:].split() for line in lines[2:]}
+    assert "Conv2dFn backward" in rows and "outside the ops" in rows
+    others = [k for k in rows if k.endswith("other ops")]
+    assert len(others) == 1  # --top 3: three ops, then the rest summed
+    shares = [float(v[1].rstrip("%")) for k, v in rows.items() if v and v[1].endswith("%")]
+    assert 99.0 <= sum(shares) <= 101.0  # the ops and the rest make up the step
+
+
 def test_torch_is_imported_with_the_users_openmp_settings_not_minidenses(tmp_path):
     # minidense sets GOMP_SPINCOUNT for numba's OpenMP threads; torch's OpenMP reads it (and
     # OMP_WAIT_POLICY) when torch is imported. A stand-in "torch" records what it saw.
