@@ -1,4 +1,5 @@
-"""Process-wide settings for numba's threads and NumPy's BLAS, made whatever was imported first.
+"""Process-wide settings for numba's threads, NumPy's BLAS and glibc's malloc, made whatever was
+imported first.
 
 Settings already in the environment win. If numba was imported before minidense (a notebook that
 imports numba first, a benchmark), its configuration is brought in line here too, because a
