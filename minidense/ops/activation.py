@@ -7,6 +7,7 @@ import numpy as np
 from .. import checks
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels import relu as K
 
 
 class ReLU(Function):
@@ -14,6 +15,11 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx, x, slope):
+        if not slope and _parallel(x):
+            y, pos = K.relu_forward(x)
+            ctx.save_for_backward(pos)
+            ctx.slope = slope
+            return y
         xp = array_module(x)
         pos = x > 0
         ctx.save_for_backward(pos)
@@ -28,7 +34,17 @@ class ReLU(Function):
         (pos,) = ctx.saved_tensors
         if ctx.slope:
             return array_module(g).where(pos, g, g * ctx.slope), None
+        if _parallel(g):
+            return K.relu_backward(g, pos), None
         return g * pos, None
+
+
+def _parallel(a):
+    """Whether ReLU runs as a parallel kernel on ``a``: a large contiguous float host array."""
+    return (
+        isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size >= K.MIN_SIZE
+        and a.flags.c_contiguous
+    )  # fmt: skip
 
 
 class Unary(Function):
