@@ -15,7 +15,7 @@ import numpy as np
 from . import checks
 from .autograd import no_grad
 from .backend import array_module, device_of, move
-from .ops.update import fused_adam_
+from .ops.update import fused_adam_, sum_of_squares
 from .tensor import Tensor
 
 __all__ = [
@@ -341,7 +341,7 @@ def clip_grad_norm_(params, max_norm):
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float((g.data.astype(np.float64) ** 2).sum()) for g in grads))
+    total = math.sqrt(sum(sum_of_squares(g.data) for g in grads))
     if math.isfinite(total) and total > max_norm > 0:
         scale = max_norm / (total + 1e-6)
         with no_grad():

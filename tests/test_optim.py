@@ -324,3 +324,17 @@ def test_a_grad_of_another_dtype_is_used_in_the_parameters_dtype(cls):
     opt.step()
     assert p.dtype == np.float64
     assert all(v.dtype == np.float64 for k, v in opt.state[0].items() if k != "step")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_norm_sum_of_squares_kernel_matches_float64_formula(dtype):
+    from minidense.ops.update import sum_of_squares
+
+    a = np.random.default_rng(0).standard_normal((70, 301)).astype(dtype) * 1e3
+    assert sum_of_squares(a) == pytest.approx(float((a.astype(np.float64) ** 2).sum()), rel=1e-12)
+    assert sum_of_squares(a[:, ::3]) == pytest.approx(
+        float((a[:, ::3].astype(np.float64) ** 2).sum()), rel=1e-12
+    )  # strided views too
+    assert sum_of_squares(np.zeros((0, 3), dtype)) == 0.0
+    assert math.isinf(sum_of_squares(np.array([1.0, np.inf], dtype)))
+    assert math.isnan(sum_of_squares(np.array([np.nan, 1.0], dtype)))

@@ -1,7 +1,9 @@
-"""Parameter updates the optimizers run under ``no_grad()``: in place, one fused kernel each."""
+"""Parameter updates the optimizers run under ``no_grad()``: in place, one fused kernel each;
+and the gradients' sum of squares that gradient clipping reads."""
 
 import numpy as np
 
+from ..kernels import clip
 from ..kernels.adam import adam_update
 
 
@@ -28,3 +30,11 @@ def fused_adam_(p, g, m, v, lr, betas, eps, weight_decay, step, decoupled):
     # Through the in-place machinery, so that the version counter moves as with p.sub_(...)
     p._inplace("adam_", None, fast=update)
     return True
+
+
+def sum_of_squares(a):
+    """Σ a² of a raw gradient array in float64, as a Python float: a parallel kernel on the host,
+    array ops on a device."""
+    if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+        return clip.sum_of_squares(a)
+    return float((a.astype(np.float64) ** 2).sum())
