@@ -83,8 +83,9 @@ def torch_step(args, x, y):
             self.fuse = double_conv(ci // 2 + cs, co)
 
         def forward(self, x, skip):
-            x = self.up(
-                tF.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
+            # the 1x1 conv before the interpolation, as minidense's U-Net does (they commute)
+            x = tF.interpolate(
+                self.up(x), size=skip.shape[2:], mode="bilinear", align_corners=False
             )
             return self.fuse(torch.cat([skip, x], 1))
 

@@ -24,6 +24,41 @@ def test_unet_output_shape_odd_sizes(depth, upsampling):
     assert np.isfinite(y.numpy()).all()
 
 
+@pytest.mark.parametrize("upsampling", ["bilinear", "nearest"])
+@pytest.mark.parametrize("size", [(16, 12), (17, 23)])
+def test_unet_up_block_runs_its_1x1_conv_before_interpolating_with_the_same_result(
+    upsampling, size
+):
+    """The decoder computes conv1x1(interpolate(x)) as interpolate(conv1x1(x)) (cheaper): the
+    same values and gradients as the written order, in float64, odd sizes included."""
+    md.manual_seed(0)
+    model = UNet(2, 3, depth=2, base=4, upsampling=upsampling, norm="group").double()
+    x = images(2, 2, *size, dtype=np.float64)
+
+    def written_order(block, y, skip):  # the textbook order, spelled out
+        align = False if upsampling == "bilinear" else None
+        y = block.up(md.F.interpolate(y, size=skip.shape[2:], mode=upsampling, align_corners=align))
+        return block.fuse(md.F.concat([skip, y], axis=1))
+
+    def run(up):
+        for p in model.parameters():
+            p.grad = None
+        skips = [model.inc(x)]
+        for down in model.down:
+            skips.append(down(model.pool(skips[-1])))
+        y = skips.pop()
+        for block in model.up:
+            y = up(block, y, skips.pop())
+        out = model.head(y)
+        (out * out).sum().backward()
+        return [out.numpy()] + [p.grad.numpy().copy() for p in model.parameters()]
+
+    ours = run(lambda block, y, skip: block(y, skip))
+    np.testing.assert_allclose(ours[0], model(x).numpy(), rtol=1e-12)  # run() is the forward
+    for a, b in zip(ours, run(written_order), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
+
+
 def test_unet_even_size_batch_norm_and_eval():
     model = UNet(1, 2, depth=2, base=2)
     x = images(2, 1, 16, 12)
