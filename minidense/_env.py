@@ -46,7 +46,37 @@ os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 # other's cores: a U-Net demo step went from 0.1 s to 8.5 s. Sleeping at once costs a single
 # process nothing measurable (0.094-0.104 s a step either way) and brings the shared case to 0.43 s.
 # (OpenBLAS reads this when NumPy loads it: a NumPy imported before minidense keeps its default.)
+_USERS_OPENBLAS_TIMEOUT = "OPENBLAS_THREAD_TIMEOUT" in os.environ
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "1")
+
+
+def openblas_reread_env():
+    """Make an OpenBLAS that NumPy loaded before minidense take the timeout set above: OpenBLAS
+    reads its environment when it loads, and its threads take the timeout when they start. So it
+    re-reads the environment and stops its threads (the next BLAS call starts them again), as
+    OpenBLAS does around a fork. Imported after matplotlib (and so NumPy), a small U-Net step
+    took 118 ms instead of 74 ms: the idle BLAS threads spun against numba's. Returns the
+    libraries told so (Linux; none elsewhere)."""
+    told = []
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    except OSError:
+        return told
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+            read_env, shutdown = lib.openblas_read_env, lib.blas_thread_shutdown_
+        except (OSError, AttributeError):
+            continue  # not an OpenBLAS with these entry points: leave it as it is
+        read_env()
+        shutdown()
+        told.append(path)
+    return told
+
+
+if "numpy" in sys.modules and not _USERS_OPENBLAS_TIMEOUT:
+    openblas_reread_env()
 
 
 # Every op returns fresh arrays of up to tens of MB. glibc's malloc serves those above its mmap

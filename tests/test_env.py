@@ -127,3 +127,29 @@ def test_malloc_keeps_activation_pages_on_glibc_unless_the_user_tuned_it():
     assert _env.MALLOC_TUNED == _env.tune_malloc({})  # glibc here: set at import, and settable
     assert _env.tune_malloc({"MALLOC_MMAP_THRESHOLD_": "65536"}) is False
     assert _env.tune_malloc({"MALLOC_TRIM_THRESHOLD_": "0"}) is False
+
+
+NUMPY_FIRST = """
+import ctypes, numpy
+paths = sorted({l.split()[-1] for l in open("/proc/self/maps") if "openblas" in l.lower()})
+lib = ctypes.CDLL(paths[0])
+before = lib.openblas_thread_timeout()
+import minidense
+print(before, lib.openblas_thread_timeout(), float(numpy.ones((64, 64)) @ numpy.ones(64) @ numpy.ones(64)))
+"""
+
+
+def test_openblas_loaded_by_numpy_first_takes_the_timeout_too():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/maps, which only Linux has")
+    probe = subprocess.run([sys.executable, "-c", "import numpy; print(any('openblas' in l.lower() "
+                            "for l in open('/proc/self/maps')))"], capture_output=True, text=True)  # fmt: skip
+    if probe.stdout.strip() != "True":
+        pytest.skip("this NumPy does not use OpenBLAS")
+    out = subprocess.run([sys.executable, "-c", NUMPY_FIRST], env=_clean_env(), capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    before, after, dot = out.stdout.split()
+    assert (before, after, dot) == ("0", "1", "4096.0")  # re-read, and BLAS still works after
+    out = subprocess.run([sys.executable, "-c", NUMPY_FIRST], capture_output=True, text=True,
+                         env=_clean_env(OPENBLAS_THREAD_TIMEOUT="4"), check=True)  # fmt: skip
+    assert out.stdout.split()[:2] == ["4", "4"]  # the user's own setting is left alone
