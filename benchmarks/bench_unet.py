@@ -19,7 +19,8 @@ THREADS = bench.early_threads()  # before NumPy and Numba are imported
 # minidense before numba: it picks numba's threading layer, and start_numba_threads() below
 # starts numba's threads on whatever layer is chosen by then (OpenMP's spinning threads made a
 # step 2.5-3x slower here).
-import minidense as md  # noqa: E402
+import minidense as md  # noqa: E402, I001
+import numpy as np  # noqa: E402
 from minidense.models import UNet  # noqa: E402
 
 
@@ -46,6 +47,13 @@ def timed(fn, repeat):
         fn()
         times.append(time.perf_counter() - t0)
     return first, statistics.median(times)
+
+
+def make_batch(batch, size):
+    """The benchmark's inputs: ``x (batch, 3, size, size)`` float32 and 4-class targets."""
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, 3, size, size), dtype=np.float32)
+    return x, rng.integers(0, 4, (batch, size, size))
 
 
 def minidense_step(args, x, y):
@@ -123,13 +131,8 @@ def torch_step(args, x, y):
 
 def main():
     args = parse()
-    import numpy as np
-
     bench.start_numba_threads(args.threads)
-
-    rng = np.random.default_rng(0)
-    x = rng.random((args.batch, 3, args.size, args.size), dtype=np.float32)
-    y = rng.integers(0, 4, (args.batch, args.size, args.size))
+    x, y = make_batch(args.batch, args.size)
     rows = [("minidense", *timed(minidense_step(args, x, y), args.repeat))]
     torch = bench.import_torch(args.threads)  # its own OpenMP settings, not minidense's
     if torch is None:

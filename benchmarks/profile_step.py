@@ -3,8 +3,8 @@ their wall milliseconds per step, the cores they keep busy, and what is left out
 
     python benchmarks/profile_step.py [--model maskrcnn|unet] [--threads 2] [--steps 20]
 
-The step is bench_maskrcnn's (train-maskrcnn's default Mask R-CNN) or bench_unet's (a
-4×3×128×128 U-Net batch; ``--size`` changes 128). Every Function's forward and backward is timed as it runs (wall and
+The step is bench_maskrcnn's (train-maskrcnn's default Mask R-CNN) or bench_unet's (its
+4×3×128×128 U-Net batch, base 16, depth 3; ``--size`` changes 128). Every Function's forward and backward is timed as it runs (wall and
 process CPU time); "outside the ops" is the rest of the step: the Python of the models and of the
 losses' targets (anchors, matching, sampling), the autograd engine, the optimizer's loop. cores
 = CPU time / wall time (2.00: both cores busy on two; an op at 1.00 keeps a core idle). Timing
@@ -20,12 +20,11 @@ import _common as bench
 
 THREADS = bench.early_threads()  # before NumPy and Numba are imported
 
-import minidense as md  # noqa: E402, I001
-import numpy as np  # noqa: E402
+import minidense  # noqa: E402, F401, I001  (before NumPy and numba: it sets their threads)
 from minidense import autograd  # noqa: E402
-from minidense.models import UNet  # noqa: E402
 
 import bench_maskrcnn  # noqa: E402
+import bench_unet  # noqa: E402
 
 WARMUP = 3
 
@@ -68,23 +67,6 @@ def time_every_op(totals):
             setattr(cls, direction, wrap(timed))
 
 
-def unet_step(size):
-    rng = np.random.default_rng(0)
-    x = md.tensor(rng.random((4, 3, size, size), dtype=np.float32))
-    y = rng.integers(0, 4, (4, size, size))
-    md.manual_seed(0)
-    net = UNet(3, 4, depth=3, base=16, upsampling="bilinear")
-    opt = md.optim.AdamW(net.parameters(), lr=1e-3)
-
-    def step():
-        loss = md.F.cross_entropy(net(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
-
-
 def main():
     args = parse()
     bench.start_numba_threads(args.threads)
@@ -93,7 +75,9 @@ def main():
     step = (
         bench_maskrcnn.minidense_step(bench_maskrcnn.render())
         if args.model == "maskrcnn"
-        else unet_step(args.size)
+        else bench_unet.minidense_step(
+            argparse.Namespace(depth=3, base=16), *bench_unet.make_batch(4, args.size)
+        )
     )
     for _ in range(WARMUP):
         step()
