@@ -27,13 +27,20 @@ LAYER_PRIORITY = "omp workqueue tbb"
 FALLBACK_PRIORITY = "workqueue omp tbb"
 
 
-def openmp_already_loaded():
-    """Whether an OpenMP runtime is already mapped into this process (read on Linux only)."""
+def mapped_libraries(*names):
+    """Paths of the shared libraries mapped into this process whose path contains one of
+    ``names`` (case-insensitive); empty where ``/proc/self/maps`` cannot be read (not Linux)."""
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            return any(name in line for line in maps for name in ("libgomp", "libiomp", "libomp"))
+            paths = {line.split()[-1] for line in maps if "/" in line}
     except OSError:
-        return False
+        return []
+    return sorted(p for p in paths if any(n in p.lower() for n in names))
+
+
+def openmp_already_loaded():
+    """Whether an OpenMP runtime is already mapped into this process (read on Linux only)."""
+    return bool(mapped_libraries("libgomp", "libiomp", "libomp"))
 
 
 if "GOMP_SPINCOUNT" not in os.environ and openmp_already_loaded():
@@ -58,12 +65,7 @@ def openblas_reread_env():
     took 118 ms instead of 74 ms: the idle BLAS threads spun against numba's. Returns the
     libraries told so (Linux; none elsewhere)."""
     told = []
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    except OSError:
-        return told
-    for path in sorted(paths):
+    for path in mapped_libraries("openblas"):
         try:
             lib = ctypes.CDLL(path)
             read_env, shutdown = lib.openblas_read_env, lib.blas_thread_shutdown_

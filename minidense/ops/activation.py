@@ -15,15 +15,14 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx, x, slope):
+        ctx.slope = slope
         if not slope and _parallel(x):
             y, pos = K.relu_forward(x)
             ctx.save_for_backward(pos)
-            ctx.slope = slope
             return y
         xp = array_module(x)
         pos = x > 0
         ctx.save_for_backward(pos)
-        ctx.slope = slope
         if slope:
             return xp.where(pos, x, x * slope)
         # maximum, not where(pos, x, 0): 8× faster in NumPy, and NaN stays NaN as in PyTorch.
