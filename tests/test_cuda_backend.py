@@ -18,6 +18,7 @@ from minidense.backend import cuda as C
 from minidense.backend.cuda import reduce as CR
 from minidense.checkpoint import load_checkpoint, save_checkpoint
 from minidense.gpu import device as gpu_device
+from minidense.kernels import relu as relu_kernels
 from minidense.ops import shape as S
 
 FLOATS = [np.float32, np.float64]
@@ -532,6 +533,17 @@ def test_norm_layers_match_cpu(dtype):
         assert backend.device_of(bn.running_mean) == device
     for got, expected in zip(results["cuda"], results["cpu"], strict=True):
         np.testing.assert_allclose(got, expected, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_relu_matches_the_cpu_kernels(dtype, monkeypatch):
+    """The CPU's parallel ReLU kernels (large arrays; the threshold lowered so a small array
+    takes them) against the device's array ops, forward and backward, ties and NaN included."""
+    monkeypatch.setattr(relu_kernels, "MIN_SIZE", 4)
+    x = IMG.copy()
+    x.flat[:3] = [0.0, -0.0, np.nan]
+    out, grads = check_same_on_both(lambda a: F.relu(a) * 2, [x], dtype)
+    assert np.isnan(out.flat[2]) and (out == 0).any()
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
