@@ -1,7 +1,6 @@
 """conv2d and conv_transpose2d: loop references, gradchecks, CUDA (simulator) vs CPU, errors."""
 
 import os
-import sys
 
 import numba
 import numpy as np
@@ -29,15 +28,6 @@ def layout(a, kind):
         big[..., ::2] = a
         return big[..., ::2]
     return a
-
-
-@pytest.fixture
-def fast_simulator():
-    """The simulator's block manager polls its threads; a short GIL switch interval helps."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-4)
-    yield
-    sys.setswitchinterval(old)
 
 
 # (x shape, weight shape, stride, padding, dilation, groups)
@@ -357,6 +347,10 @@ def _t(shape, dtype=np.float64):
          "output channels .* divisible by groups"),
         (lambda: conv2d(_t((1, 4, 4, 4)), _t((2, 3, 1, 1))), ValueError,
          "expects 3 input channels with groups=1, but input has 4"),
+        (lambda: conv2d(_t((2, 0, 4, 4)), _t((3, 0, 3, 3))), ValueError,
+         r"input \(2, 0, 4, 4\) has no channels"),
+        (lambda: conv_transpose2d(_t((2, 0, 4, 4)), _t((0, 3, 3, 3))), ValueError,
+         "has no channels"),
         (lambda: conv2d(_t((1, 1, 3, 3)), _t((1, 1, 5, 5))), ValueError,
          "larger than the padded input"),
         (lambda: conv2d(_t((1, 1, 3, 3)), _t((1, 1, 3, 3)), dilation=2), ValueError,

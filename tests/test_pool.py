@@ -1,7 +1,6 @@
 """max_pool2d, avg_pool2d, max_unpool2d: loop references, gradchecks, CUDA vs CPU, errors."""
 
 import os
-import sys
 
 import numba
 import numpy as np
@@ -18,14 +17,6 @@ from tests.reference_dense import avg_pool2d_ref, max_pool2d_ref, max_unpool2d_r
 from tests.test_conv import layout
 
 REAL_GPU = os.environ.get("MINIDENSE_TEST_GPU") == "1"
-
-
-@pytest.fixture
-def fast_simulator():
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-4)
-    yield
-    sys.setswitchinterval(old)
 
 
 def ties(shape, seed=0, dtype=np.float64):

@@ -367,15 +367,6 @@ def test_nms_invariants(data, n, thr, classes):
 # ----------------------------------------------------------------------------- CUDA (simulator)
 
 
-@pytest.fixture(scope="module")
-def fast_simulator():
-    """The simulator's block manager polls its threads; a short GIL switch interval helps."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-4)
-    yield
-    sys.setswitchinterval(old)
-
-
 @SIM
 @given(data=st.data(), g=S.conv_geometries(max_side=4, max_groups=2))
 def test_cuda_conv2d_and_conv_transpose2d_match_reference(fast_simulator, data, g):

@@ -1,7 +1,6 @@
 """interpolate, bed_of_nails, bilinear_kernel: references, known answers, gradchecks, CUDA."""
 
 import os
-import sys
 
 import numba
 import numpy as np
@@ -18,14 +17,6 @@ from tests.reference_dense import bed_of_nails_ref, interpolate_ref
 from tests.test_conv import layout
 
 REAL_GPU = os.environ.get("MINIDENSE_TEST_GPU") == "1"
-
-
-@pytest.fixture
-def fast_simulator():
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-4)
-    yield
-    sys.setswitchinterval(old)
 
 
 # (H, W, size, scale_factor, mode, align_corners)

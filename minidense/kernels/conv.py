@@ -9,6 +9,9 @@ With stride 1 (and padding <= d·(k - 1)) the CPU backward takes a shorter road:
 gradient is a convolution of ``grad_out`` with the kernel rotated by 180°, so one im2col of
 ``grad_out`` gives both gradients (``_conv2d_backward_stride1``).
 
+On the CPU, a stride-1 forward on a large map (32x32 and up) skips the columns: one BLAS product
+per kernel tap on the shifted, padded input, summed in place (``conv_shifted.py``).
+
 ``col2im`` is the adjoint of ``im2col`` (it sums every column entry back onto the pixel it came
 from), so conv_transpose2d's forward is exactly conv2d's input gradient and its input gradient is
 conv2d's forward: both ops share the same two kernels.
@@ -24,6 +27,7 @@ The arguments arrive checked (``minidense.ops.conv``): (h, w) pairs, matching sh
 import numpy as np
 
 from .. import gpu
+from . import conv_shifted
 from ._targets import is_device_array
 from .conv_batch import (
     accumulate,
@@ -92,6 +96,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     geo = Geometry(weight.shape[2:], stride, padding, dilation)
     Ho, Wo = geo.output_size(*x.shape[2:])
     x = contiguous(x)  # one compiled im2col per dtype, not one per stride pattern
+    if conv_shifted.usable(x, geo, groups, (Ho, Wo)):  # large maps: no columns at all
+        return conv_shifted.conv2d_forward_shifted(x, weight, bias, geo, (Ho, Wo))
     N, C = x.shape[:2]
     g, L = groups, Ho * Wo
     k = C // g * geo.kernel[0] * geo.kernel[1]  # one group's rows of the columns

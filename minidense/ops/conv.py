@@ -68,6 +68,8 @@ def _check_conv_args(op, x, weight, bias, groups, transposed):
     if not isinstance(groups, int | np.integer) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     C = x.shape[1]
+    if C == 0:  # PyTorch returns an empty map here whatever the weight says
+        raise ValueError(f"{op}: input {tuple(x.shape)} has no channels; expected at least one")
     if C % groups:
         raise ValueError(f"{op}: input channels ({C}) must be divisible by groups ({groups})")
     if transposed:
