@@ -208,10 +208,13 @@ def run(repeats):
         warm = {label: [] for label in impls}
         # Blocks of runs per implementation, the blocks in round robin so background load hits
         # all alike. A pause before each block lets the previous library's worker threads (BLAS,
-        # OpenMP) stop spin-waiting: they would otherwise steal the cores of the next one.
+        # OpenMP) stop spin-waiting: they would otherwise steal the cores of the next one. The
+        # first call after the pause is not timed, for any library: it pays for cold caches and
+        # sleeping cores (2-3x a warm call here), which a training loop meets once, not per op.
         for block in range(BLOCKS):
             for label, fn in impls.items():
                 time.sleep(PAUSE_S)
+                fn(*args)
                 for _ in range(repeats // BLOCKS + (block < repeats % BLOCKS)):
                     t0 = time.perf_counter()
                     fn(*args)
