@@ -26,8 +26,10 @@ CASES = [
 
 @pytest.fixture
 def every_map(monkeypatch):
-    """Take the tap-product path whatever the map's size (it starts at 32x32 otherwise)."""
+    """Take the tap-product path whatever the map's size and channels (it starts at 32x32 maps
+    and 4 channels otherwise)."""
     monkeypatch.setattr(S, "MIN_POSITIONS", 1)
+    monkeypatch.setattr(S, "MIN_CHANNELS", 1)
 
 
 def taken(monkeypatch):
@@ -60,9 +62,22 @@ def test_forward_matches_the_im2col_path_in_chunks(case, monkeypatch):
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     im2col = K.conv2d_forward(x, w, b, 1, p, d, 1)
     monkeypatch.setattr(S, "MIN_POSITIONS", 1)
+    monkeypatch.setattr(S, "MIN_CHANNELS", 1)
     np.testing.assert_allclose(K.conv2d_forward(x, w, b, 1, p, d, 1), im2col, rtol=1e-12)
     monkeypatch.setattr(S, "GRID_BYTES", 1)  # one sample per grid
     np.testing.assert_allclose(K.conv2d_forward(x, w, b, 1, p, d, 1), im2col, rtol=1e-12)
+
+
+def test_chunks_bound_the_output_grid_too(every_map, monkeypatch):
+    """Few input channels and many output ones: the chunk is sized by the larger grid."""
+    sizes, real = [], S.workspace
+    monkeypatch.setattr(S, "workspace", lambda name, shape, dt: sizes.append(shape) or
+                        real(name, shape, dt))  # fmt: skip
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((6, 1, 4, 4)), rng.standard_normal((8, 1, 3, 3))
+    monkeypatch.setattr(S, "GRID_BYTES", 2 * 8 * 6 * 6 * x.itemsize)  # two samples of 8 channels
+    np.testing.assert_allclose(K.conv2d_forward(x, w, None, 1, 1), conv2d_ref(x, w, None, 1, 1))
+    assert max(shape[1] for shape in sizes) <= 2 * 6 * 6 + 2 * 6 + 2
 
 
 def test_gradcheck_through_the_tap_products(every_map, monkeypatch):
@@ -76,19 +91,20 @@ def test_gradcheck_through_the_tap_products(every_map, monkeypatch):
     assert calls
 
 
-def test_taken_from_32x32_maps_on_and_only_for_stride_one_single_groups(monkeypatch):
+def test_taken_from_32x32_maps_and_4_channels_on_for_stride_one_single_groups(monkeypatch):
     rng = np.random.default_rng(3)
     calls = taken(monkeypatch)
 
-    def run(hw, stride=1, groups=1):
-        x = rng.standard_normal((1, 2, *hw)).astype(np.float32)
-        w = rng.standard_normal((2, 2 // groups, 3, 3)).astype(np.float32)
+    def run(hw, stride=1, groups=1, channels=4):
+        x = rng.standard_normal((1, channels, *hw)).astype(np.float32)
+        w = rng.standard_normal((2, channels // groups, 3, 3)).astype(np.float32)
         out = K.conv2d_forward(x, w, None, stride, 1, 1, groups)
         np.testing.assert_allclose(out, conv2d_ref(x, w, None, stride, 1, 1, groups), atol=1e-4)
         return len(calls)
 
     assert run((32, 31)) == 0  # 992 output pixels: im2col
     assert run((32, 32)) == 1
+    assert run((32, 32), channels=3) == 1  # an RGB input: im2col
     assert run((64, 64), stride=2) == 1  # 32x32 outputs, but strided: im2col
     assert run((64, 64), groups=2) == 1  # grouped: im2col
 

@@ -16,8 +16,8 @@ is cut out of the grid (with the bias added on the way).
 
 Against im2col + one product (``conv.py``) this writes and reads no ``C·kH·kW`` copy of the
 input: on the U-Net's 32x32 to 128x128 maps the forward ran 1.1-1.7x faster (2 cores); on small
-maps the kH·kW products cost more than the columns they save, so ``conv.py`` uses this path from
-``MIN_POSITIONS`` output pixels on. It needs a BLAS ``gemm`` that accumulates, which NumPy does not
+maps, or with an RGB input's 3 channels, the kH·kW products cost more than the columns they save,
+so ``conv.py`` uses this path from ``MIN_POSITIONS`` output pixels and ``MIN_CHANNELS`` on. It needs a BLAS ``gemm`` that accumulates, which NumPy does not
 expose: ``blas_gemm`` finds the one in NumPy's own OpenBLAS; without it, ``conv.py`` keeps im2col.
 """
 
@@ -32,10 +32,11 @@ from numba import prange
 from ._targets import cpu_kernel
 from .conv_batch import workspace
 
-__all__ = ["MIN_POSITIONS", "blas_gemm", "usable", "conv2d_forward_shifted"]
+__all__ = ["MIN_POSITIONS", "MIN_CHANNELS", "blas_gemm", "usable", "conv2d_forward_shifted"]
 
 MIN_POSITIONS = 1024  # output pixels per map from which the tap products beat im2col (32x32)
-GRID_BYTES = 16 << 20  # samples go through in chunks whose input grid stays about this size
+MIN_CHANNELS = 4  # an RGB input's products (3 channels deep) ran 1.2-1.3x slower than im2col
+GRID_BYTES = 16 << 20  # samples go through in chunks whose grids stay about this size
 
 _ROW_MAJOR, _NO_TRANS = 101, 111
 # NumPy's wheels ship OpenBLAS as scipy-openblas, with 64-bit integers and prefixed names;
@@ -84,13 +85,15 @@ def blas_gemm(dtype):
 
 def usable(x, geometry, groups, out_hw):
     """Whether ``conv.py``'s forward takes this path: a host array of float32/64, stride 1, one
-    group, a kernel larger than 1x1 or padded, a large enough map, and a BLAS to call."""
+    group, a kernel larger than 1x1 or padded, a large enough map and enough input channels, and
+    a BLAS to call."""
     return (
         isinstance(x, np.ndarray)
         and geometry.stride == (1, 1)
         and groups == 1
         and not geometry.pointwise
         and out_hw[0] * out_hw[1] >= MIN_POSITIONS
+        and x.shape[1] >= MIN_CHANNELS
         and blas_gemm(x.dtype) is not None
     )
 
@@ -140,7 +143,7 @@ def conv2d_forward_shifted(x, weight, bias, geometry, out_hw):
     taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1))  # (kH, kW, C_out, C)
     bias = np.zeros(0, x.dtype) if bias is None else np.ascontiguousarray(bias)
     out = np.empty((N, c_out, *out_hw), dtype=x.dtype)
-    step = max(1, GRID_BYTES // max(1, C * S * x.itemsize))
+    step = max(1, GRID_BYTES // max(1, max(C, c_out) * S * x.itemsize))  # input and output grids
     item = x.itemsize
     for n0 in range(0, N, step):
         nb = min(step, N - n0)
