@@ -3,6 +3,8 @@ loop reference, the im2col path, the gradients, the simulator, and when it is (n
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import minidense
 from minidense import gpu
@@ -10,8 +12,10 @@ from minidense.kernels import conv as K
 from minidense.kernels import conv_shifted as S
 from minidense.ops.conv import conv2d
 from minidense.tensor import Tensor
+from tests import strategies as ST
 from tests.reference_dense import conv2d_ref
 
+FLOATS = (np.float32, np.float64)
 # (x shape, weight shape, padding, dilation), all stride 1 and one group
 CASES = [
     ((2, 3, 5, 6), (4, 3, 3, 3), 1, 1),  # odd sizes, "same" padding
@@ -52,6 +56,24 @@ def test_forward_matches_the_reference(case, dtype, with_bias, every_map, monkey
     assert calls and out.dtype == dtype
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, conv2d_ref(x, w, b, 1, p, d, 1), rtol=tol, atol=tol)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), g=ST.conv_geometries(max_groups=1), dtype=st.sampled_from(FLOATS))
+def test_any_stride_one_geometry_matches_the_reference(data, g, dtype):
+    """Random kernels, paddings, dilations, sizes and memory layouts of the input."""
+    x = data.draw(ST.float_arrays(g["x"], dtype))
+    w = data.draw(ST.float_arrays(g["w"], dtype))
+    args = (1, g["padding"], g["dilation"], 1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(S, "MIN_POSITIONS", 1)
+        mp.setattr(S, "MIN_CHANNELS", 1)
+        calls = taken(mp)
+        out = K.conv2d_forward(x, w, None, *args)
+    pointwise = g["w"][2:] == (1, 1) and g["padding"] == (0, 0)  # x is its own columns
+    assert bool(calls) != pointwise
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out, conv2d_ref(x, w, None, *args), **tol)
 
 
 @pytest.mark.parametrize("case", CASES[:3])
