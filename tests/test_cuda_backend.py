@@ -546,6 +546,17 @@ def test_relu_matches_the_cpu_kernels(dtype, monkeypatch):
     assert np.isnan(out.flat[2]) and (out == 0).any()
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the forward's 0·inf
+@pytest.mark.parametrize("min_size", [4, 10**9])  # the CPU's kernels, then its NumPy path
+def test_relu_gradient_stops_nan_and_inf_at_the_mask_on_both(min_size, monkeypatch):
+    """A NaN or inf gradient arriving where x <= 0 gives 0 there, on the CPU and the device."""
+    monkeypatch.setattr(relu_kernels, "MIN_SIZE", min_size)
+    x = np.array([[2.0, -1.0, -1.0, 0.0, 3.0]])
+    scale = np.array([[1.0, np.nan, np.inf, np.nan, 2.0]])
+    _, grads = check_same_on_both(lambda a, s: F.relu(a) * s, [x, scale], np.float64)
+    assert np.isfinite(grads[0]).all() and (grads[0][0, 1:4] == 0).all()
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_batch_norm_with_fused_relu_matches_cpu(dtype):
     """conv → BN → ReLU in a Sequential (BN and ReLU run as one op): the device's array path

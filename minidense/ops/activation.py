@@ -35,7 +35,8 @@ class ReLU(Function):
             return array_module(g).where(pos, g, g * ctx.slope), None
         if _parallel(g):
             return K.relu_backward(g, pos), None
-        return g * pos, None
+        # where, not g·pos: a NaN or inf gradient stops at the mask, as in the kernel (NaN·0 = NaN)
+        return array_module(g).where(pos, g, g.dtype.type(0)), None
 
 
 def _parallel(a):
