@@ -546,15 +546,37 @@ def test_relu_matches_the_cpu_kernels(dtype, monkeypatch):
     assert np.isnan(out.flat[2]) and (out == 0).any()
 
 
+MASKED = {  # ops whose gradient is 0 where a mask is off: (op, where it is off for x below)
+    "relu kernels": (F.relu, [1, 2, 3]),
+    "relu NumPy": (F.relu, [1, 2, 3]),
+    "clamp": (lambda a: F.clamp(a, -0.5, 2.5), [1, 2, 4]),
+}
+
+
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the forward's 0·inf
-@pytest.mark.parametrize("min_size", [4, 10**9])  # the CPU's kernels, then its NumPy path
-def test_relu_gradient_stops_nan_and_inf_at_the_mask_on_both(min_size, monkeypatch):
-    """A NaN or inf gradient arriving where x <= 0 gives 0 there, on the CPU and the device."""
-    monkeypatch.setattr(relu_kernels, "MIN_SIZE", min_size)
+@pytest.mark.parametrize("name", MASKED)
+def test_a_nan_or_inf_gradient_stops_at_the_mask_on_both(name, monkeypatch):
+    """Where the mask is off the gradient is 0 even when the incoming one is NaN or inf (g·mask
+    would give NaN), on the CPU and on the device, as in PyTorch."""
+    monkeypatch.setattr(relu_kernels, "MIN_SIZE", 4 if name == "relu kernels" else 10**9)
+    op, off = MASKED[name]
     x = np.array([[2.0, -1.0, -1.0, 0.0, 3.0]])
-    scale = np.array([[1.0, np.nan, np.inf, np.nan, 2.0]])
-    _, grads = check_same_on_both(lambda a, s: F.relu(a) * s, [x, scale], np.float64)
-    assert np.isfinite(grads[0]).all() and (grads[0][0, 1:4] == 0).all()
+    scale = np.ones_like(x)
+    scale[0, off] = [np.nan, np.inf, np.nan]
+    _, grads = check_same_on_both(lambda a, s: op(a) * s, [x, scale], np.float64)
+    assert np.isfinite(grads[0]).all() and (grads[0][0, off] == 0).all()
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_batch_norm_relu_gradient_stops_nan_at_the_mask_on_both():
+    """The fused op: the CPU's kernel and the device's array ops both zero a NaN gradient
+    wherever the ReLU was off."""
+    x = IMG.copy()
+    y = F.batch_norm_relu(md.tensor(x), None, None, training=True).numpy()
+    scale = np.where(y > 0, 1.0, np.nan)
+    fn = lambda a, s: F.batch_norm_relu(a, None, None, training=True) * s  # noqa: E731
+    _, grads = check_same_on_both(fn, [x, scale], np.float64)
+    assert (y == 0).any() and np.isfinite(grads[0]).all()
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -192,7 +192,8 @@ class Clamp(Function):
             inside = inside & (a >= lo)
         if hi is not None:
             inside = inside & (a <= hi)
-        return g * inside, None, None
+        # where, not g·inside: a NaN or inf gradient stops outside the bounds (PyTorch's too)
+        return array_module(g).where(inside, g, g.dtype.type(0)), None, None
 
 
 def clamp(x, min=None, max=None):

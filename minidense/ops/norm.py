@@ -70,8 +70,8 @@ def _affine(xhat, gamma, beta, shape):
 def _backward_arrays(g, xhat, gamma, beta, inv_std, need_input=True, relu=False):
     """BatchNormTrain's backward in array ops: (gx or None, g_gamma, g_beta)."""
     axes, shape = _channel_axes(g)
-    if relu:
-        g = g * (_affine(xhat, gamma, beta, shape) > 0)
+    if relu:  # where, not g·mask: a NaN gradient stops at the mask, as in the CPU kernel
+        g = array_module(g).where(_affine(xhat, gamma, beta, shape) > 0, g, g.dtype.type(0))
     g_beta = g.sum(axis=axes)
     g_gamma = (g * xhat).sum(axis=axes)
     gx = None
