@@ -147,6 +147,15 @@ def test_blas_gemm_is_numpys_openblas_and_only_for_floats():
     assert S.blas_gemm(np.int32) is None and S.blas_gemm(np.float16) is None
 
 
+def test_a_gemm_that_computes_wrong_is_not_used():
+    """``blas_gemm`` checks a found function on a small product first: one that ignores its
+    arguments (as a BLAS does that refuses integers of the wrong width) is turned down."""
+    for dtype in FLOATS:
+        if S.blas_gemm(dtype) is not None:
+            assert S._computes_right(S.blas_gemm(dtype), np.dtype(dtype))
+        assert not S._computes_right(lambda *args: None, np.dtype(dtype))
+
+
 def test_an_empty_batch_gives_an_empty_output(every_map, monkeypatch):
     calls = taken(monkeypatch)
     rng = np.random.default_rng(5)

@@ -17,8 +17,9 @@ is cut out of the grid (with the bias added on the way).
 Against im2col + one product (``conv.py``) this writes and reads no ``C·kH·kW`` copy of the
 input: on the U-Net's 32x32 to 128x128 maps the forward ran 1.1-1.7x faster (2 cores); on small
 maps, or with an RGB input's 3 channels, the kH·kW products cost more than the columns they save,
-so ``conv.py`` uses this path from ``MIN_POSITIONS`` output pixels and ``MIN_CHANNELS`` on. It needs a BLAS ``gemm`` that accumulates, which NumPy does not
-expose: ``blas_gemm`` finds the one in NumPy's own OpenBLAS; without it, ``conv.py`` keeps im2col.
+so ``conv.py`` uses this path from ``MIN_POSITIONS`` output pixels and ``MIN_CHANNELS`` on. It
+needs a BLAS ``gemm`` that accumulates, which NumPy does not expose: ``blas_gemm`` finds the one
+in NumPy's own OpenBLAS; without it, ``conv.py`` keeps im2col.
 """
 
 import ctypes
@@ -39,13 +40,13 @@ MIN_CHANNELS = 4  # an RGB input's products (3 channels deep) ran 1.2-1.3x slowe
 GRID_BYTES = 16 << 20  # samples go through in chunks whose grids stay about this size
 
 _ROW_MAJOR, _NO_TRANS = 101, 111
-# NumPy's wheels ship OpenBLAS as scipy-openblas, with 64-bit integers and prefixed names;
-# other builds name it plainly. (symbol, integer type), most likely first.
+# NumPy 2's wheels ship OpenBLAS as scipy-openblas (prefixed names; "64_": 64-bit integers),
+# NumPy 1's as openblas64_. (symbol, integer type), most likely first.
+_I64, _I32 = ctypes.c_int64, ctypes.c_int
 _GEMM_SYMBOLS = {
-    np.dtype(np.float32): (("scipy_cblas_sgemm64_", ctypes.c_int64),
-                           ("cblas_sgemm64_", ctypes.c_int64), ("cblas_sgemm", ctypes.c_int)),
-    np.dtype(np.float64): (("scipy_cblas_dgemm64_", ctypes.c_int64),
-                           ("cblas_dgemm64_", ctypes.c_int64), ("cblas_dgemm", ctypes.c_int)),
+    np.dtype(t): ((f"scipy_cblas_{p}gemm64_", _I64), (f"scipy_cblas_{p}gemm", _I32),
+                  (f"cblas_{p}gemm64_", _I64), (f"cblas_{p}gemm", _I32))
+    for t, p in ((np.float32, "s"), (np.float64, "d"))
 }  # fmt: skip
 
 
@@ -62,7 +63,8 @@ def _openblas_paths():
 @functools.cache
 def blas_gemm(dtype):
     """``cblas_?gemm`` of NumPy's OpenBLAS for ``dtype`` (float32 or float64) as a ctypes
-    function, or None where there is none (then conv2d keeps im2col)."""
+    function, or None where there is none, or where it fails a small product (then conv2d keeps
+    im2col)."""
     dtype = np.dtype(dtype)
     if dtype not in _GEMM_SYMBOLS:
         return None
@@ -79,8 +81,20 @@ def blas_gemm(dtype):
                 fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, scalar, ptr, i,
                                ptr, i, scalar, ptr, i]  # fmt: skip
                 fn.restype = None
-                return fn
+                if _computes_right(fn, dtype):
+                    return fn
     return None
+
+
+def _computes_right(gemm, dtype):
+    """Whether ``gemm`` gives NumPy's answer on a small strided product with beta = 1 (a build
+    whose integers are not the width we pass would refuse its arguments or compute garbage)."""
+    a = np.arange(6, dtype=dtype).reshape(2, 3)
+    b = np.arange(12, dtype=dtype).reshape(3, 4)[:, 1:3]  # a window, as the taps read
+    out = np.ones((2, 2), dtype=dtype)
+    gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, 2, 2, 3, 1.0, a.ctypes.data, 3,
+         b.ctypes.data, 4, 1.0, out.ctypes.data, 2)  # fmt: skip
+    return bool(np.array_equal(out, a @ b + 1))
 
 
 def usable(x, geometry, groups, out_hw):
