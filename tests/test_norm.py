@@ -35,15 +35,17 @@ def data(shape, dtype, seed=0, offset=0.0):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_forward_matches_the_formula_and_the_array_path(shape, dtype):
     x, gamma, beta = data(shape, dtype)
-    y, xhat, mean, var, inv_std = K.batch_norm_train_forward(x, gamma, beta, 1e-5)
+    y, mean, var, (mean64, inv_std) = K.batch_norm_train_forward(x, gamma, beta, 1e-5)
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    assert y.dtype == xhat.dtype == mean.dtype == var.dtype == dtype
-    assert y.shape == xhat.shape == x.shape and mean.shape == var.shape == (shape[1],)
+    assert (
+        y.dtype == mean.dtype == var.dtype == dtype and mean64.dtype == inv_std.dtype == np.float64
+    )
+    assert y.shape == x.shape and mean.shape == var.shape == mean64.shape == (shape[1],)
     np.testing.assert_allclose(y, formula(x, gamma, beta, 1e-5), rtol=tol, atol=tol)
-    y2, xhat2, mean2, var2, _ = ops_norm._forward_arrays(x, gamma, beta, 1e-5)
-    np.testing.assert_allclose(xhat, xhat2, rtol=tol, atol=tol)
-    np.testing.assert_allclose(mean, mean2, rtol=tol, atol=tol)
-    np.testing.assert_allclose(var, var2, rtol=tol, atol=tol)
+    y2, _, mean2, var2, inv_std2 = ops_norm._forward_arrays(x, gamma, beta, 1e-5)
+    np.testing.assert_allclose(y, y2, rtol=tol, atol=tol)
+    for got, want in ((mean, mean2), (mean64, mean2), (var, var2), (inv_std, inv_std2.ravel())):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
 def test_forward_in_float32_keeps_precision_far_from_zero():
@@ -65,12 +67,11 @@ def test_forward_accepts_non_contiguous_input():
 def test_backward_matches_the_array_path(shape, need_input):
     x, gamma, beta = data(shape, np.float64, seed=1)
     g = np.random.default_rng(2).standard_normal(shape)
-    _, xhat, _, _, inv_std = K.batch_norm_train_forward(x, gamma, beta, 1e-5)
-    gx, gg, gb = K.batch_norm_train_backward(g, xhat, gamma, beta, inv_std, need_input)
-    axes, bshape = ops_norm._channel_axes(x)
-    gx2, gg2, gb2 = ops_norm._backward_arrays(
-        g, xhat, gamma, beta, inv_std.reshape(bshape), need_input
-    )
+    stats = K.batch_norm_train_forward(x, gamma, beta, 1e-5)[3]
+    gx, gg, gb = K.batch_norm_train_backward(g, x, stats, gamma, need_input)
+    axes = ops_norm._channel_axes(x)[0]
+    _, xhat, _, _, inv_std = ops_norm._forward_arrays(x, gamma, beta, 1e-5)
+    gx2, gg2, gb2 = ops_norm._backward_arrays(g, xhat, gamma, beta, inv_std, need_input)
     np.testing.assert_allclose(gg, gg2, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gb, gb2, rtol=1e-12, atol=1e-12)
     if need_input:
@@ -162,12 +163,12 @@ def test_group_norm_of_an_empty_input_is_empty_and_has_a_backward(shape):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fused_relu_forward_is_relu_of_the_formula_and_of_the_array_path(shape, dtype):
     x, gamma, beta = data(shape, dtype, seed=6)
-    y, xhat, mean, var, _ = K.batch_norm_train_forward(x, gamma, beta, 1e-5, relu=True)
+    y, mean, var, _ = K.batch_norm_train_forward(x, gamma, beta, 1e-5, relu=True)
     plain = K.batch_norm_train_forward(x, gamma, beta, 1e-5)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, np.maximum(formula(x, gamma, beta, 1e-5), 0), rtol=tol, atol=tol)
     np.testing.assert_array_equal(y, np.maximum(plain[0], 0))  # bit for bit: same operations
-    np.testing.assert_array_equal(xhat, plain[1])
+    np.testing.assert_array_equal(mean, plain[1])
     assert (y == 0).any() and (y > 0).any()
     y2 = ops_norm._forward_arrays(x, gamma, beta, 1e-5, relu=True)[0]
     np.testing.assert_allclose(y, y2, rtol=tol, atol=tol)
@@ -178,12 +179,10 @@ def test_fused_relu_forward_is_relu_of_the_formula_and_of_the_array_path(shape, 
 def test_fused_relu_backward_matches_the_array_path(shape, need_input):
     x, gamma, beta = data(shape, np.float64, seed=7)
     g = np.random.default_rng(8).standard_normal(shape)
-    _, xhat, _, _, inv_std = K.batch_norm_train_forward(x, gamma, beta, 1e-5, relu=True)
-    got = K.batch_norm_train_backward(g, xhat, gamma, beta, inv_std, need_input, relu=True)
-    bshape = ops_norm._channel_axes(x)[1]
-    want = ops_norm._backward_arrays(
-        g, xhat, gamma, beta, inv_std.reshape(bshape), need_input, relu=True
-    )
+    y, _, _, stats = K.batch_norm_train_forward(x, gamma, beta, 1e-5, relu=True)
+    got = K.batch_norm_train_backward(g, x, stats, gamma, need_input, y=y)
+    _, xhat, _, _, inv_std = ops_norm._forward_arrays(x, gamma, beta, 1e-5)
+    want = ops_norm._backward_arrays(g, xhat, gamma, beta, inv_std, need_input, relu=True)
     for a, b in zip(got, want, strict=True):
         if a is None:
             assert b is None and not need_input
@@ -270,3 +269,20 @@ def test_sequential_fuses_batch_norm_and_relu_and_nothing_else():
     np.testing.assert_allclose(y.numpy(), np.maximum(2 * bn(x).numpy(), 0), rtol=1e-5, atol=1e-5)
     y = md.nn.Sequential(md.nn.BatchNorm2d(3), MyReLU())(x)
     np.testing.assert_allclose(y.numpy(), np.maximum(bn(x).numpy(), 0) + 1, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_relu_backward_uses_the_forward_output_as_its_mask():
+    """Where γ·x̂ + β is positive but rounds to 0 or below in x's dtype, the forward passes the
+    value, so the gradient must pass too: the kernel reads the mask from the output, not from a
+    recomputation in another precision."""
+    x = np.array([0.0, 1.0, 2.0, 7.0], np.float32).reshape(1, 1, 4, 1)
+    mean, inv_std = x.astype(np.float64).mean(), 1 / np.sqrt(x.astype(np.float64).var() + 1e-5)
+    h = (np.float64(x[0, 0, 1, 0]) - mean) * inv_std
+    gamma = np.ones(1, np.float32)
+    beta = -np.array([h], np.float32)  # γ·x̂ + β = h − float32(h), tiny
+    assert h + np.float64(beta[0]) > 0  # positive here, while float32(h) + β is exactly 0
+    y, _, _, stats = K.batch_norm_train_forward(x, gamma, beta, 1e-5, relu=True)
+    assert 0 < y[0, 0, 1, 0] < 1e-6
+    g = np.ones_like(x)
+    _, _, g_beta = K.batch_norm_train_backward(g, x, stats, gamma, True, y=y)
+    assert g_beta[0] == (y > 0).sum()  # Σ g over the unmasked entries, this one included

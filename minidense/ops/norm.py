@@ -16,32 +16,36 @@ class BatchNormTrain(Function):
 
     grad_x = (γ/σ)·(g − mean(g) − x̂·mean(g·x̂)), grad_γ = Σ g·x̂, grad_β = Σ g  (means over N, H, W)
 
-    With ``relu`` the op is relu(batch_norm(x)) in one (``batch_norm_relu``): the mask of the
-    ReLU is recomputed from x̂ in the backward, so nothing more is saved.
+    With ``relu`` the op is relu(batch_norm(x)) in one (``batch_norm_relu``).
 
-    On the CPU both directions are fused kernels (``minidense.kernels.norm``); on a device they
-    are the array ops below, which also serve as the kernels' reference in the tests.
+    On the CPU both directions are fused kernels (``minidense.kernels.norm``), which keep x and
+    the statistics and recompute x̂ (with ``relu`` also y, the ReLU's mask, which the next layer
+    keeps anyway); on a device they are the array ops below, which keep x̂ and recompute the mask
+    from it, and also serve as the kernels' reference in the tests.
     """
 
     @staticmethod
     def forward(ctx, x, gamma, beta, eps, relu=False):
-        on_device = is_device_array(x)
-        y, xhat, mean, var, inv_std = (
-            _forward_arrays if on_device else K.batch_norm_train_forward
-        )(x, gamma, beta, eps, relu)
-        ctx.save_for_backward(xhat, inv_std, gamma, beta)
         ctx.relu = relu
+        if is_device_array(x):
+            y, xhat, mean, var, inv_std = _forward_arrays(x, gamma, beta, eps, relu)
+            ctx.save_for_backward(xhat, inv_std, gamma, beta)
+        else:
+            y, mean, var, ctx.stats = K.batch_norm_train_forward(x, gamma, beta, eps, relu)
+            ctx.save_for_backward(x, gamma, y if relu else None)
         # The batch statistics are extra (non-differentiated) outputs, for the running averages.
         return y, mean, var
 
     @staticmethod
     def backward(ctx, g, _gmean, _gvar):
-        xhat, inv_std, gamma, beta = ctx.saved_tensors
-        on_device = is_device_array(g)
-        gx, g_gamma, g_beta = (_backward_arrays if on_device else K.batch_norm_train_backward)(
-            g, xhat, gamma, beta, inv_std, ctx.needs_input_grad[0], ctx.relu
-        )
-        return gx, g_gamma, g_beta, None, None
+        need_input = ctx.needs_input_grad[0]
+        if is_device_array(g):
+            xhat, inv_std, gamma, beta = ctx.saved_tensors
+            grads = _backward_arrays(g, xhat, gamma, beta, inv_std, need_input, ctx.relu)
+        else:
+            x, gamma, y = ctx.saved_tensors
+            grads = K.batch_norm_train_backward(g, x, ctx.stats, gamma, need_input, y)
+        return (*grads, None, None)
 
 
 def _forward_arrays(x, gamma, beta, eps, relu=False):
