@@ -92,8 +92,8 @@ def main():
     bench.add_threads_argument(p, THREADS)
     bench.add_json_argument(p)
     args = p.parse_args()
-    bench.start_numba_threads(args.threads)
-    torch = bench.import_torch(args.threads, "torchvision")  # its own OpenMP settings
+    # starts numba's threads, then imports torch with its own OpenMP settings
+    torch = bench.import_torch(args.threads, "torchvision")
     have_torch = torch is not None
 
     x, rois, grad = make_inputs()

@@ -168,14 +168,15 @@ def workspace(name, shape, dtype):
     return buf[:size].reshape(shape)
 
 
-def chunks(n, bytes_per_sample, like):
-    """Sample ranges ``(n0, n1)`` covering ``range(n)``: none for an empty batch (the callers
-    then fill a weight gradient with ``zeros``)."""
+def chunks(n, bytes_per_sample, like, budget=None):
+    """Sample ranges ``(n0, n1)`` covering ``range(n)``, each about ``budget`` bytes (default
+    ``CHUNK_BYTES``): none for an empty batch (the callers then fill a weight gradient with
+    ``zeros``)."""
     if n == 0:
         return []
     if is_device_array(like):
         return [(0, n)]
-    step = max(1, CHUNK_BYTES // max(1, bytes_per_sample))
+    step = max(1, (CHUNK_BYTES if budget is None else budget) // max(1, bytes_per_sample))
     return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
 
 

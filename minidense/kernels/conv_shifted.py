@@ -31,7 +31,7 @@ import numpy as np
 from numba import prange
 
 from ._targets import cpu_kernel
-from .conv_batch import workspace
+from .conv_batch import chunks, workspace
 
 __all__ = ["MIN_POSITIONS", "MIN_CHANNELS", "blas_gemm", "usable", "conv2d_forward_shifted"]
 
@@ -157,14 +157,13 @@ def conv2d_forward_shifted(x, weight, bias, geometry, out_hw):
     taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1))  # (kH, kW, C_out, C)
     bias = np.zeros(0, x.dtype) if bias is None else np.ascontiguousarray(bias)
     out = np.empty((N, c_out, *out_hw), dtype=x.dtype)
-    step = max(1, GRID_BYTES // max(1, max(C, c_out) * S * x.itemsize))  # input and output grids
     item = x.itemsize
-    for n0 in range(0, N, step):
-        nb = min(step, N - n0)
-        cols = nb * S
+    # chunks sized by the larger of the input and output grids
+    for n0, n1 in chunks(N, max(C, c_out) * S * item, x, GRID_BYTES):
+        cols = (n1 - n0) * S
         grid = workspace("shift_in", (C, cols + tail), np.dtype(x.dtype))
         grid[:, cols:] = 0
-        to_grid_cpu(x[n0 : n0 + nb], grid, ph, pw, Hp, Wp)
+        to_grid_cpu(x[n0:n1], grid, ph, pw, Hp, Wp)
         out_grid = workspace("shift_out", (c_out, cols), np.dtype(x.dtype))
         for i in range(kh):
             for j in range(kw):
@@ -172,5 +171,5 @@ def conv2d_forward_shifted(x, weight, bias, geometry, out_hw):
                 gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, c_out, cols, C, 1.0,
                      taps[i, j].ctypes.data, C, grid.ctypes.data + item * shift, cols + tail,
                      0.0 if i == j == 0 else 1.0, out_grid.ctypes.data, cols)  # fmt: skip
-        from_grid_cpu(out_grid, bias, Wp, S, out[n0 : n0 + nb])
+        from_grid_cpu(out_grid, bias, Wp, S, out[n0:n1])
     return out
