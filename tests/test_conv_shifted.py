@@ -28,12 +28,16 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def every_map(monkeypatch):
+def on_every_map(mp):
     """Take the tap-product path whatever the map's size and channels (it starts at 32x32 maps
     and 4 channels otherwise)."""
-    monkeypatch.setattr(S, "MIN_POSITIONS", 1)
-    monkeypatch.setattr(S, "MIN_CHANNELS", 1)
+    mp.setattr(S, "MIN_POSITIONS", 1)
+    mp.setattr(S, "MIN_CHANNELS", 1)
+
+
+@pytest.fixture
+def every_map(monkeypatch):
+    on_every_map(monkeypatch)
 
 
 def taken(monkeypatch):
@@ -66,8 +70,7 @@ def test_any_stride_one_geometry_matches_the_reference(data, g, dtype):
     w = data.draw(ST.float_arrays(g["w"], dtype))
     args = (1, g["padding"], g["dilation"], 1)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(S, "MIN_POSITIONS", 1)
-        mp.setattr(S, "MIN_CHANNELS", 1)
+        on_every_map(mp)
         calls = taken(mp)
         out = K.conv2d_forward(x, w, None, *args)
     pointwise = g["w"][2:] == (1, 1) and g["padding"] == (0, 0)  # x is its own columns
@@ -83,8 +86,7 @@ def test_forward_matches_the_im2col_path_in_chunks(case, monkeypatch):
     rng = np.random.default_rng(1)
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     im2col = K.conv2d_forward(x, w, b, 1, p, d, 1)
-    monkeypatch.setattr(S, "MIN_POSITIONS", 1)
-    monkeypatch.setattr(S, "MIN_CHANNELS", 1)
+    on_every_map(monkeypatch)
     np.testing.assert_allclose(K.conv2d_forward(x, w, b, 1, p, d, 1), im2col, rtol=1e-12)
     monkeypatch.setattr(S, "GRID_BYTES", 1)  # one sample per grid
     np.testing.assert_allclose(K.conv2d_forward(x, w, b, 1, p, d, 1), im2col, rtol=1e-12)
